@@ -1,0 +1,8 @@
+// One bind_<family>(m) per file in bind/; module_cpu.cpp calls them all.
+#pragma once
+#include <pybind11/pybind11.h>
+
+namespace nerve::bind {
+namespace py = pybind11;
+void bind_gemm(py::module_& m);
+}  // namespace nerve::bind

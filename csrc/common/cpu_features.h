@@ -1,0 +1,16 @@
+// Which SIMD instruction set the CPU kernels use. Detected once from CPUID at
+// import; NERVE_ISA=avx512|avx2|generic in the environment or set_isa() from
+// Python forces a lower level (tests use it to run every variant).
+#pragma once
+
+namespace nerve {
+
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+
+Isa best_isa();              // what this CPU supports
+Isa current_isa();           // what kernels dispatch to now
+void set_isa(Isa isa);       // throws if the CPU lacks it
+const char* isa_name(Isa isa);
+Isa isa_from_name(const char* name);  // throws on an unknown name
+
+}  // namespace nerve

@@ -1,0 +1,40 @@
+"""CPU backend: numpy arrays, kernels from ``nerve._C``."""
+import numpy as np
+
+from nerve import _C
+
+xp = np
+name = "cpu"
+
+
+def asarray(data, dtype=None):
+    return np.asarray(data, dtype=dtype)
+
+
+def to_numpy(array):
+    return array
+
+
+def matmul(a, b, trans_a=False, trans_b=False, out=None):
+    """op(a) @ op(b) for 2-D or batched 3-D float arrays, on the native GEMM.
+
+    A 2-D operand is shared by every batch; ``out`` (if given) is written.
+    Non-float dtypes and arrays with no unit stride fall back to a copy.
+    """
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+    a, b = _unit_stride(a), _unit_stride(b)
+    m = a.shape[-1] if trans_a else a.shape[-2]
+    n = b.shape[-2] if trans_b else b.shape[-1]
+    if out is None:
+        batch = a.shape[:-2] or b.shape[:-2]
+        out = np.empty(batch + (m, n), dtype=a.dtype)
+    _C.gemm(out, a, b, trans_a, trans_b)
+    return out
+
+
+def _unit_stride(x):
+    s, item = x.strides, x.itemsize
+    if x.ndim >= 2 and (s[-1] == item or s[-2] == item) and all(v >= 0 for v in s):
+        return x
+    return np.ascontiguousarray(x)
