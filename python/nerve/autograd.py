@@ -172,6 +172,7 @@ class Function:
         ctx = Context(cls, args) if record else _NO_CONTEXT
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         out = cls.forward(ctx, *arrays, **kwargs)
+        record = record and out.dtype.kind == "f"  # integer/bool results (casts, argmax...) carry no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
             result.grad_fn = ctx

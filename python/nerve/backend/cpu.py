@@ -22,14 +22,20 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     Non-float dtypes and arrays with no unit stride fall back to a copy.
     """
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
-    a, b = _unit_stride(a), _unit_stride(b)
+        r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+        if out is not None:
+            out[...] = r
+            return out
+        return r
     m = a.shape[-1] if trans_a else a.shape[-2]
     n = b.shape[-2] if trans_b else b.shape[-1]
     if out is None:
         batch = a.shape[:-2] or b.shape[:-2]
         out = np.empty(batch + (m, n), dtype=a.dtype)
-    _C.gemm(out, a, b, trans_a, trans_b)
+    if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
+        out[...] = 0
+        return out
+    _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
     return out
 
 
