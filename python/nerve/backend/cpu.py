@@ -40,10 +40,17 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
 
 
 def _unit_stride(x):
-    s, item = x.strides, x.itemsize
-    if x.ndim >= 2 and (s[-1] == item or s[-2] == item) and all(v >= 0 for v in s):
+    """x itself when the GEMM binding can read it in place (unit stride along
+    rows or columns, the other stride at least a row/column long; strides of
+    length-1 dims do not matter), else a contiguous copy."""
+    item = x.itemsize
+    rows, cols = x.shape[-2:]
+    rs, cs = x.strides[-2:]
+    by_rows = (cs == item or cols <= 1) and rs >= max(cols, 1) * item and rs % item == 0
+    by_cols = (rs == item or rows <= 1) and cs >= max(rows, 1) * item and cs % item == 0
+    if (by_rows or by_cols) and all(s >= 0 and s % item == 0 for s in x.strides[:-2]):
         return x
-    return np.ascontiguousarray(x)
+    return x.copy(order="C")  # not ascontiguousarray: it keeps the odd strides of length-1 dims
 
 
 def _float_contiguous(x):
