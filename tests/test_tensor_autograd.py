@@ -244,12 +244,12 @@ def _broadcastable_pair(draw):
     return (shape, tuple(other)) if draw(st.booleans()) else (tuple(other), shape)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True)
 @given(_broadcastable_pair(), st.sampled_from(["add", "sub", "mul", "div", "where"]))
 def test_broadcast_gradients_sum_back_to_input_shape(shapes, op):
     rng = np.random.default_rng(0)
     a, b = rng.uniform(0.5, 2, shapes[0]), rng.uniform(0.5, 2, shapes[1])
-    cond = rng.random(np.broadcast_shapes(*shapes)) > 0.5
+    cond = np.asarray(rng.random(np.broadcast_shapes(*shapes)) > 0.5)
     fns = {"add": (lambda x, y: x + y, np.add), "sub": (lambda x, y: x - y, np.subtract),
            "mul": (lambda x, y: x * y, np.multiply), "div": (lambda x, y: x / y, np.divide),
            "where": (lambda x, y: nerve.where(nerve.from_numpy(cond), x, y), lambda x, y: np.where(cond, x, y))}
@@ -262,7 +262,7 @@ def test_broadcast_gradients_sum_back_to_input_shape(shapes, op):
     assert gradcheck(fn, [a, b])
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), st.data())
 def test_reduce_over_random_dims(shape, data):
     dims = data.draw(st.lists(st.integers(0, len(shape) - 1), min_size=1, max_size=len(shape), unique=True))
@@ -272,9 +272,22 @@ def test_reduce_over_random_dims(shape, data):
              * x.max(tuple(dims), keepdims=keepdim), [shape])
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=10, deadline=None, derandomize=True)
 @given(hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=3), st.randoms(use_true_random=False))
 def test_permute_reshape_round_trip(shape, random):
     perm = list(range(len(shape)))
     random.shuffle(perm)
     check_op(lambda x: x.permute(*perm).reshape(-1) * 2, lambda x: x.transpose(perm).reshape(-1) * 2, [shape])
+
+
+def test_inf_and_nan_follow_ieee_without_warnings():
+    # pytest turns warnings into errors here, so a NumPy RuntimeWarning would fail this test.
+    x = nerve.tensor([0.0, -1.0, 1.0], requires_grad=True)
+    y = x.log()
+    assert y[0].item() == -np.inf and np.isnan(y[1].item())
+    (y * 1).sum().backward()
+    assert x.grad[0].item() == np.inf
+    assert np.isnan(nerve.zeros(0).mean().item())
+    assert np.isnan(nerve.zeros(0, 3).mean(0)).all().item()
+    assert (nerve.tensor([1.0]) / 0).item() == np.inf
+    assert np.isinf(nerve.tensor([1000.0]).exp()).all().item()

@@ -12,6 +12,8 @@ re-point a tensor at a new node without creating a cycle.
 """
 import threading
 
+import numpy as np
+
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
 
 _state = threading.local()
@@ -171,13 +173,19 @@ class Function:
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         ctx = Context(cls, args) if record else _NO_CONTEXT
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        out = cls.forward(ctx, *arrays, **kwargs)
+        with _ieee():
+            out = cls.forward(ctx, *arrays, **kwargs)
         record = record and out.dtype.kind == "f"  # integer/bool results (casts, argmax...) carry no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
             result.grad_fn = ctx
             ctx._track_output(result)
         return result
+
+
+# Float ops give inf/nan as IEEE (and PyTorch) do, without NumPy's RuntimeWarnings.
+def _ieee():
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
 
 class _NoContext:
@@ -211,7 +219,7 @@ def backward(tensor, grad=None, retain_graph=False):
     if root is None:
         _accumulate(tensor, grad)
         return
-    with no_grad():
+    with no_grad(), _ieee():
         order = _topological_order(root)
         grads = {id(root): grad}
         for node in order:

@@ -44,7 +44,11 @@ class Mean(Function):
     def forward(ctx, x, dim, keepdim):
         dims = normalize_dims(dim, x.ndim)
         ctx.info = (x.shape, dims, keepdim)
-        return x.mean(axis=dims, keepdims=keepdim)
+        count = 1
+        for d in dims:
+            count *= x.shape[d]
+        # sum / count, not x.mean: an empty mean is nan without NumPy's warning (as PyTorch).
+        return x.sum(axis=dims, keepdims=keepdim) / x.dtype.type(count)
 
     @staticmethod
     def backward(ctx, g):
