@@ -87,7 +87,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
 
 
 def check_op(nerve_fn, numpy_fn, shapes, low=-2.0, high=2.0, grad=True, noncontig=True, seed=0, atol=1e-5,
-             rtol=1e-4):
+             rtol=1e-4, device="cpu"):
     """Check ``nerve_fn`` against ``numpy_fn`` on random inputs of ``shapes``.
 
     - float64: forward within 1e-9 of the NumPy float64 reference;
@@ -97,8 +97,15 @@ def check_op(nerve_fn, numpy_fn, shapes, low=-2.0, high=2.0, grad=True, nonconti
     - ``grad``: gradcheck in float64, on contiguous and (``noncontig``)
       non-contiguous inputs; ``atol``/``rtol`` are gradcheck's.
     Inputs are uniform in [low, high). ``nerve_fn`` takes tensors,
-    ``numpy_fn`` arrays; both may close over non-float arguments.
+    ``numpy_fn`` arrays; both may close over non-float arguments. On another
+    ``device`` the inputs move there and the output back (both moves are
+    differentiable), so the same CPU checks cover that device's kernels.
     """
+    if str(device) != "cpu":
+        on_cpu = nerve_fn
+
+        def nerve_fn(*ts):
+            return on_cpu(*[t.to(device) for t in ts]).to("cpu")
     rng = np.random.default_rng(seed)
     xs = [rng.uniform(low, high, s) for s in shapes]
     ref = np.asarray(numpy_fn(*xs), dtype=np.float64)

@@ -46,15 +46,15 @@ SHAPES = [(1,), (7,), (3, 17), (2, 3, 7)]
     ("softplus beta", lambda x: x.softplus(beta=2.0, threshold=1.0),
      lambda x: np.where(2 * x > 1, x, np.log1p(np.exp(2 * x)) / 2)),
 ])
-def test_activation(name, fn, ref, shape):
-    check_op(fn, ref, [shape], low=-3, high=3)
+def test_activation(name, fn, ref, shape, device):
+    check_op(fn, ref, [shape], low=-3, high=3, device=device)
 
 
 @pytest.mark.parametrize("shape, dim", [((7,), 0), ((3, 17), 1), ((3, 17), 0), ((2, 3, 7), -1), ((2, 3, 7), 1),
                                         ((1, 1), -1)])
-def test_softmax_and_log_softmax(shape, dim):
-    check_op(lambda x: x.softmax(dim), lambda x: _softmax(x, dim), [shape], low=-3, high=3)
-    check_op(lambda x: x.log_softmax(dim), lambda x: _log_softmax(x, dim), [shape], low=-3, high=3)
+def test_softmax_and_log_softmax(shape, dim, device):
+    check_op(lambda x: x.softmax(dim), lambda x: _softmax(x, dim), [shape], low=-3, high=3, device=device)
+    check_op(lambda x: x.log_softmax(dim), lambda x: _log_softmax(x, dim), [shape], low=-3, high=3, device=device)
     check_op(lambda x: nerve.softmax(x, dim), lambda x: _softmax(x, dim), [shape], grad=False)
     check_op(lambda x: nerve.log_softmax(x, dim), lambda x: _log_softmax(x, dim), [shape], grad=False)
 

@@ -24,8 +24,8 @@ BROADCAST = [
     ("maximum", lambda a, b: nerve.maximum(a, b), np.maximum),
     ("minimum", lambda a, b: nerve.minimum(a, b), np.minimum),
 ])
-def test_binary_broadcast(name, fn, ref, shapes):
-    check_op(fn, ref, shapes)
+def test_binary_broadcast(name, fn, ref, shapes, device):
+    check_op(fn, ref, shapes, device=device)
 
 
 @pytest.mark.parametrize("shapes", BROADCAST)
@@ -69,8 +69,8 @@ def test_rpow_and_reflected_ops():
     ("free abs", nerve.abs, np.abs, -2, 2),
 ])
 @pytest.mark.parametrize("shape", [(1,), (7,), (3, 17), (2, 3, 7)])
-def test_unary(name, fn, ref, low, high, shape):
-    check_op(fn, ref, [shape], low=low, high=high)
+def test_unary(name, fn, ref, low, high, shape, device):
+    check_op(fn, ref, [shape], low=low, high=high, device=device)
 
 
 @pytest.mark.parametrize("lo, hi", [(-0.5, 0.5), (None, 0.3), (-0.3, None)])

@@ -31,6 +31,11 @@ def test_matmul(sa, sb, isa):
     check_op(lambda a, b: a @ b, np.matmul, [sa, sb])
 
 
+@pytest.mark.parametrize("sa, sb", SHAPES)
+def test_matmul_on_device(sa, sb, device):
+    check_op(lambda a, b: a @ b, np.matmul, [sa, sb], device=device)
+
+
 @pytest.mark.parametrize("sa, sb", [((3, 7), (7, 17)), ((2, 3, 7), (2, 7, 3))])
 def test_matmul_transposed_operands(sa, sb):
     # Operands that are transposes of contiguous arrays (the GEMM's other layout).

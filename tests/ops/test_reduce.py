@@ -11,9 +11,9 @@ CASES = [((7,), None), ((7,), 0), ((3, 17), None), ((3, 17), 1), ((3, 17), -2), 
 
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("shape, dim", CASES)
-def test_sum_mean(shape, dim, keepdim):
-    check_op(lambda x: x.sum(dim, keepdim), lambda x: x.sum(axis=dim, keepdims=keepdim), [shape])
-    check_op(lambda x: x.mean(dim, keepdim), lambda x: x.mean(axis=dim, keepdims=keepdim), [shape])
+def test_sum_mean(shape, dim, keepdim, device):
+    check_op(lambda x: x.sum(dim, keepdim), lambda x: x.sum(axis=dim, keepdims=keepdim), [shape], device=device)
+    check_op(lambda x: x.mean(dim, keepdim), lambda x: x.mean(axis=dim, keepdims=keepdim), [shape], device=device)
     check_op(lambda x: nerve.sum(x, dim, keepdim), lambda x: x.sum(axis=dim, keepdims=keepdim), [shape], grad=False)
     check_op(lambda x: nerve.mean(x, dim, keepdim), lambda x: x.mean(axis=dim, keepdims=keepdim), [shape],
              grad=False)
@@ -21,9 +21,9 @@ def test_sum_mean(shape, dim, keepdim):
 
 @pytest.mark.parametrize("keepdim", [False, True])
 @pytest.mark.parametrize("shape, dim", CASES)
-def test_amax_amin(shape, dim, keepdim):
-    check_op(lambda x: x.amax(dim, keepdim), lambda x: x.max(axis=dim, keepdims=keepdim), [shape])
-    check_op(lambda x: x.amin(dim, keepdim), lambda x: x.min(axis=dim, keepdims=keepdim), [shape])
+def test_amax_amin(shape, dim, keepdim, device):
+    check_op(lambda x: x.amax(dim, keepdim), lambda x: x.max(axis=dim, keepdims=keepdim), [shape], device=device)
+    check_op(lambda x: x.amin(dim, keepdim), lambda x: x.min(axis=dim, keepdims=keepdim), [shape], device=device)
 
 
 @pytest.mark.parametrize("keepdim", [False, True])
