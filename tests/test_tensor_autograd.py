@@ -176,6 +176,29 @@ def test_inplace_ops_keep_correct_gradients():
     assert gradcheck(masked, [rng.standard_normal((3, 7))])
 
 
+def test_augmented_assignment_is_in_place():
+    w = nerve.ones(3, requires_grad=True)
+    g = nerve.full((3,), 0.5)
+    with nerve.no_grad():
+        same = w
+        w -= g * 2  # an optimizer step must update the Parameter object itself
+        w += 0.25
+        w *= 4
+        w /= 2
+    assert w is same and w.tolist() == [0.5, 0.5, 0.5] and w.is_leaf and w.requires_grad
+    with pytest.raises(RuntimeError, match="add_: a leaf tensor that requires grad"):
+        w += 1
+    y = w * 1
+    y += w  # non-leaf: recorded like add_
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2, 2, 2])
+    i = nerve.tensor([1, 2])
+    i += 1
+    assert i.tolist() == [2, 3]
+    with pytest.raises(TypeError, match="div_: result type float32 can't be cast"):
+        i /= 2
+
+
 def test_inplace_on_a_view_in_the_graph_raises():
     x = nerve.ones(2, 3, requires_grad=True)
     y = x * 2

@@ -379,6 +379,19 @@ class Tensor:
     def __mod__(self, other):
         return Tensor._wrap(self._data % self._operand(other)._data)
 
+    # a += b changes a in place (PyTorch), so `p -= lr * g` under no_grad updates a Parameter.
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
     def __neg__(self):
         return E.Neg.apply(self)
 
@@ -580,10 +593,19 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         return R.Mean.apply(self._floating(), dim, keepdim)
 
+    def _check_reducible(self, op, dim):
+        """max/min/argmax have no value over nothing: every reduced dim must be non-empty."""
+        if self.numel() == 0:
+            for d in R.normalize_dims(dim, self.ndim):
+                if self.shape[d] == 0:
+                    raise RuntimeError(f"{op}: expected reduction dim {d} to have non-zero size, got shape "
+                                       f"{tuple(self.shape)}")
+            if dim is None:
+                raise RuntimeError(f"{op}: expected a non-empty tensor")
+
     def _extreme(self, dim, keepdim, sign):
+        self._check_reducible("max" if sign > 0 else "min", dim)
         if dim is None or not isinstance(dim, numbers.Integral):
-            if self.numel() == 0:
-                raise RuntimeError(f"{'max' if sign > 0 else 'min'}: expected a non-empty tensor")
             return R.Amax.apply(self, dim, keepdim, sign)
         values = R.MaxDim.apply(self, dim, keepdim, sign)
         indices = self.argmax(dim, keepdim) if sign > 0 else self.argmin(dim, keepdim)
@@ -600,17 +622,21 @@ class Tensor:
         return self._extreme(dim, keepdim, -1)
 
     def amax(self, dim=None, keepdim=False):
+        self._check_reducible("amax", dim)
         return R.Amax.apply(self, dim, keepdim, 1)
 
     def amin(self, dim=None, keepdim=False):
+        self._check_reducible("amin", dim)
         return R.Amax.apply(self, dim, keepdim, -1)
 
     def argmax(self, dim=None, keepdim=False):
+        self._check_reducible("argmax", dim)
         if dim is None:
             return Tensor._wrap(self._xp.asarray(self._data.argmax(), dtype=int64))
         return Tensor._wrap(self._xp.argmax(self._data, axis=dim, keepdims=keepdim).astype(int64))
 
     def argmin(self, dim=None, keepdim=False):
+        self._check_reducible("argmin", dim)
         if dim is None:
             return Tensor._wrap(self._xp.asarray(self._data.argmin(), dtype=int64))
         return Tensor._wrap(self._xp.argmin(self._data, axis=dim, keepdims=keepdim).astype(int64))
@@ -627,13 +653,17 @@ class Tensor:
         return R.LogSumExp.apply(self._floating(), dim, keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
-        if p == 2 or p == "fro":
-            return (self * self).sum(dim, keepdim).sqrt()
-        if p == 1:
-            return self.abs().sum(dim, keepdim)
+        """Vector p-norm over dims (all by default); 'fro' is p=2. The
+        gradient at a zero norm is 0, as in PyTorch, not nan."""
+        if p == "fro":
+            p = 2
         if p == float("inf"):
             return self.abs().amax(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if not isinstance(p, numbers.Real) or p <= 0:
+            raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+        return R.Norm.apply(self._floating(), float(p), dim, keepdim)
 
     def prod(self, dim=None, keepdim=False):
         return Tensor._wrap(self._data.prod(axis=R.normalize_dims(dim, self.ndim), keepdims=keepdim))
@@ -1121,6 +1151,9 @@ def _tensors(seq, op):
 
 def cat(tensors, dim=0):
     ts = _tensors(tensors, "cat")
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
     ref = next((t for t in ts if t.ndim), ts[0])
     ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
     dim = dim % max(ref.ndim, 1)

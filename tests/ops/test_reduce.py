@@ -60,9 +60,16 @@ def test_max_ties_share_gradient_and_max_dim_picks_one():
     assert x.grad.numpy().sum() == 1 and x.grad.numpy()[0] == 0
 
 
-def test_max_of_empty_raises():
-    with pytest.raises(RuntimeError, match="max: expected a non-empty tensor"):
+def test_max_min_argmax_of_empty_raise_naming_the_dim():
+    with pytest.raises(RuntimeError, match=r"max: expected reduction dim 0 to have non-zero size, got shape \(0,\)"):
         nerve.zeros(0).max()
+    with pytest.raises(RuntimeError, match="min: expected reduction dim 1 to have non-zero size"):
+        nerve.zeros(2, 0).min(1)
+    with pytest.raises(RuntimeError, match="amax: expected reduction dim 1"):
+        nerve.zeros(2, 0).amax(-1)
+    with pytest.raises(RuntimeError, match="argmax: expected reduction dim 0"):
+        nerve.zeros(0, 3).argmax(0)
+    assert nerve.zeros(0, 3).amax(1).shape == (0,)  # reducing a non-empty dim of an empty tensor is fine
 
 
 @pytest.mark.parametrize("keepdim", [False, True])
@@ -93,6 +100,23 @@ def test_norm(p, dim):
              else np.linalg.norm(x.ravel(), q), [(3, 7)])
     check_op(lambda x: nerve.norm(x, p, dim), lambda x: np.linalg.norm(x, q, axis=dim) if dim is not None
              else np.linalg.norm(x.ravel(), q), [(3, 7)], grad=False)
+
+
+@pytest.mark.parametrize("p", [2, 3, 1.5, "fro"])
+def test_norm_gradient_at_zero_is_zero(p):
+    x = nerve.zeros(2, 3, requires_grad=True, dtype=nerve.float64)
+    x.norm(p).backward()
+    assert x.grad.numpy().tolist() == [[0.0] * 3] * 2
+    y = nerve.tensor([[0.0, 0.0], [3.0, 4.0]], requires_grad=True)
+    y.norm(p, dim=1).sum().backward()
+    assert np.isfinite(y.grad.numpy()).all() and y.grad.numpy()[0].tolist() == [0, 0]
+    if p in (2, "fro"):
+        np.testing.assert_allclose(y.grad.numpy()[1], [0.6, 0.8], rtol=1e-6)
+
+
+def test_norm_rejects_bad_p():
+    with pytest.raises(ValueError, match="norm: p must be a positive number"):
+        nerve.ones(3).norm(-1)
 
 
 def test_integer_and_bool_reductions():

@@ -61,6 +61,8 @@ def test_cat_stack_errors_name_the_op():
         nerve.stack([nerve.ones(2, 3), nerve.ones(3, 2)])
     with pytest.raises(ValueError, match="cat: expected a non-empty sequence"):
         nerve.cat([])
+    with pytest.raises(ValueError, match=r"cat: zero-dimensional tensor \(at position 1\) cannot be concatenated"):
+        nerve.cat([nerve.ones(1), nerve.tensor(2.0)])
 
 
 @pytest.mark.parametrize("split, dim, sizes", [(2, 1, [2, 2, 2, 1]), ([1, 6], 1, [1, 6]), (3, 0, [3]),
