@@ -197,3 +197,13 @@ def test_free_functions_match_methods():
     assert nerve.logsumexp(x, 1).shape == (2,) and nerve.masked_fill(x, x > 5, 0).sum().item() == 5
     assert nerve.eq(x, 1).sum().item() == 1 and nerve.equal(x, x) and nerve.allclose(x, x)
     assert nerve.maximum(x, nerve.full((2, 2), 5.0)).tolist() == [[5, 5], [9, 16]]
+
+
+def test_full_reductions_give_writable_0d_arrays():
+    s = nerve.ones(3).sum()
+    assert isinstance(s.numpy(), np.ndarray) and s.numpy().shape == ()
+    s.add_(1)
+    assert s.item() == 4
+    m = nerve.ones(2, 2).mean()
+    m.fill_(7)
+    assert m.item() == 7

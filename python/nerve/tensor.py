@@ -77,6 +77,8 @@ class Tensor:
         return t
 
     def _init(self, array, requires_grad):
+        if isinstance(array, np.generic):  # numpy reductions return scalars; a tensor needs a (0-d) array
+            array = np.asarray(array)
         self._data = array
         self.grad = None
         self.grad_fn = None

@@ -46,7 +46,8 @@ class MatMul(Function):
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                              f"(a's last dim {ka} != b's {'first' if b.ndim == 1 else 'second-to-last'} dim {kb})")
         try:
-            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            if a.ndim > 2 and b.ndim > 2:
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
             raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
                              "broadcast together") from None
