@@ -4,5 +4,8 @@ from nerve.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid
 from nerve.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
 from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
+from nerve.nn.loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
