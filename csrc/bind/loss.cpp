@@ -66,7 +66,7 @@ void forward_typed(py::array& loss, py::array& lse, const py::array& logits, con
                    const std::optional<py::array>& weight, int64_t ignore_index, double label_smoothing) {
   const char* op = "cross_entropy_forward";
   T* pl = data_as<T>(loss, op, "loss", true);
-  T* pe = data_as<T>(lse, op, "lse", true);
+  double* pe = data_as<double>(lse, op, "lse", true);
   const T* px = data_as<T>(const_cast<py::array&>(logits), op, "logits");
   const T* pw = weight_ptr<T>(weight, op);
   py::gil_scoped_release nogil;
@@ -77,7 +77,9 @@ void cross_entropy_forward(py::array loss, py::array lse, const py::array& logit
                            const std::optional<py::array>& weight, int64_t ignore_index, double label_smoothing) {
   const char* op = "cross_entropy_forward";
   auto a = check_cross_entropy(op, logits, target, weight, ignore_index, label_smoothing,
-                               {{"loss", &loss}, {"lse", &lse}});
+                               {{"loss", &loss}});
+  check_shape(lse, op, "lse", {a.N}, {"N"});
+  check_contiguous(lse, op, "lse");
   if (is_dtype<double>(logits)) return forward_typed<double>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
   forward_typed<float>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
 }
@@ -90,7 +92,7 @@ void backward_typed(py::array& grad_logits, const py::array& grad_loss, const py
   T* pgx = data_as<T>(grad_logits, op, "grad_logits", true);
   const T* pg = data_as<T>(const_cast<py::array&>(grad_loss), op, "grad_loss");
   const T* px = data_as<T>(const_cast<py::array&>(logits), op, "logits");
-  const T* pe = data_as<T>(const_cast<py::array&>(lse), op, "lse");
+  const double* pe = data_as<double>(const_cast<py::array&>(lse), op, "lse");
   const T* pw = weight_ptr<T>(weight, op);
   py::gil_scoped_release nogil;
   cpu::cross_entropy_backward<T>(pgx, pg, px, pe, a.target, pw, a.N, a.C, ignore_index, label_smoothing);
@@ -101,7 +103,9 @@ void cross_entropy_backward(py::array grad_logits, const py::array& grad_loss, c
                             int64_t ignore_index, double label_smoothing) {
   const char* op = "cross_entropy_backward";
   auto a = check_cross_entropy(op, logits, target, weight, ignore_index, label_smoothing,
-                               {{"grad_loss", &grad_loss}, {"lse", &lse}});
+                               {{"grad_loss", &grad_loss}});
+  check_shape(lse, op, "lse", {a.N}, {"N"});
+  check_contiguous(lse, op, "lse");
   NERVE_CHECK(grad_logits.dtype().is(logits.dtype()), op, ": argument 'grad_logits' expected dtype ",
               dtype_str(logits), ", got ", dtype_str(grad_logits));
   check_shape(grad_logits, op, "grad_logits", {a.N, a.C}, {"N", "C"});
@@ -117,7 +121,7 @@ void bind_loss(py::module_& m) {
   m.def("cross_entropy_forward", &cross_entropy_forward, py::arg("loss"), py::arg("lse"), py::arg("logits"),
         py::arg("target"), py::arg("weight") = py::none(), py::arg("ignore_index") = -100,
         py::arg("label_smoothing") = 0.0,
-        "Per-row softmax cross-entropy loss (N,) and log-sum-exp lse (N,) of logits (N, C) with int64 target (N,).");
+        "Per-row softmax cross-entropy loss (N,) and float64 log-sum-exp lse (N,) of logits (N, C) with int64 target (N,).");
   m.def("cross_entropy_backward", &cross_entropy_backward, py::arg("grad_logits"), py::arg("grad_loss"),
         py::arg("logits"), py::arg("lse"), py::arg("target"), py::arg("weight") = py::none(),
         py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,

@@ -11,9 +11,9 @@
 // exp runs in T (expf for float32); sums accumulate in double, so a
 // 50k-class row in float32 loses no more than one rounding per element.
 // Backward recomputes p_c = exp(x_c - lse) from the saved lse (one pass, no
-// (N, C) softmax kept between forward and backward; for float32 the rounding
-// of lse costs |lse| * 6e-8 relative error in p, negligible unless logits
-// are in the thousands) and writes
+// (N, C) softmax kept between forward and backward). lse is saved in double:
+// a float32 lse of 1e4 is off by up to 5e-4, which made p (and the gradient
+// of logits of +-1e4) off by as much. Backward writes
 //   g ((1 - eps) w_t (p_c - [c == t]) + eps / C (W p_c - w_c)).
 // The exp calls are scalar libm (no -ffast-math, so no libmvec); one build
 // for every ISA: bench/bench_loss.py measures it against numpy and torch.
@@ -42,7 +42,7 @@ double weight_sum(const T* weight, int64_t C) {
 }  // namespace
 
 template <class T>
-void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* target, const T* weight, int64_t N,
+void cross_entropy_forward(T* loss, double* lse, const T* logits, const int64_t* target, const T* weight, int64_t N,
                            int64_t C, int64_t ignore_index, double label_smoothing) {
   const double eps = label_smoothing, W = weight_sum(weight, C);
   parallel_for(N, N * C * kCostPerElement, [&](int64_t begin, int64_t end) {
@@ -60,7 +60,7 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* targ
         if (eps != 0) d += (weight ? double(weight[c]) : 1.0) * (shift - double(x[c]));
       }
       const double log_s = std::log(s), row_lse = shift + log_s;
-      lse[i] = static_cast<T>(row_lse);
+      lse[i] = row_lse;
       const int64_t t = target[i];
       if (t == ignore_index) {
         loss[i] = T(0);
@@ -74,7 +74,7 @@ void cross_entropy_forward(T* loss, T* lse, const T* logits, const int64_t* targ
 }
 
 template <class T>
-void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits, const T* lse, const int64_t* target,
+void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits, const double* lse, const int64_t* target,
                             const T* weight, int64_t N, int64_t C, int64_t ignore_index, double label_smoothing) {
   const double eps = label_smoothing, W = weight_sum(weight, C);
   parallel_for(N, N * C * kCostPerElement, [&](int64_t begin, int64_t end) {
@@ -92,9 +92,9 @@ void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits,
       // d loss / d x_c = a p_c - b_c with a = (1 - eps) w_t + eps W / C, b_c = eps w_c / C (+ (1 - eps) w_t at c = t).
       const double a = g * ((1 - eps) * wt + eps * W / double(C));
       const double b = g * eps / double(C);
-      const T lse_t = lse[i];
       for (int64_t c = 0; c < C; ++c) {
-        const double p = std::exp(x[c] - lse_t);
+        // x - lse is exact in double; exp of its rounding to T errs by |x - lse| ulp, tiny wherever p matters.
+        const double p = std::exp(static_cast<T>(double(x[c]) - row_lse));
         gx[c] = static_cast<T>(a * p - b * (weight ? double(weight[c]) : 1.0));
       }
       // The target column again, all in double: p_t is near 1 for a confident model.
@@ -103,11 +103,11 @@ void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits,
   });
 }
 
-template void cross_entropy_forward<float>(float*, float*, const float*, const int64_t*, const float*, int64_t, int64_t,
+template void cross_entropy_forward<float>(float*, double*, const float*, const int64_t*, const float*, int64_t, int64_t,
                                            int64_t, double);
 template void cross_entropy_forward<double>(double*, double*, const double*, const int64_t*, const double*, int64_t,
                                             int64_t, int64_t, double);
-template void cross_entropy_backward<float>(float*, const float*, const float*, const float*, const int64_t*,
+template void cross_entropy_backward<float>(float*, const float*, const float*, const double*, const int64_t*,
                                             const float*, int64_t, int64_t, int64_t, double);
 template void cross_entropy_backward<double>(double*, const double*, const double*, const double*, const int64_t*,
                                              const double*, int64_t, int64_t, int64_t, double);

@@ -116,8 +116,8 @@ def _pointwise_operands(op, input, target):
         except ValueError:
             raise ValueError(f"{op}: the size of target {tuple(target.shape)} does not broadcast with the size of "
                              f"input {tuple(input.shape)}") from None
-        warnings.warn(f"{op}: using a target size ({tuple(target.shape)}) that is different to the input size "
-                      f"({tuple(input.shape)}). This will likely lead to incorrect results due to broadcasting. "
+        warnings.warn(f"{op}: using a target size {tuple(target.shape)} that is different to the input size "
+                      f"{tuple(input.shape)}. This will likely lead to incorrect results due to broadcasting. "
                       "Please ensure they have the same size.", UserWarning, stacklevel=3)
     if target.dtype != input.dtype and target.is_floating_point():
         target = target.to(dtype=input.dtype)

@@ -34,18 +34,19 @@ def _xp_cross_entropy_forward(x, t, w, ignore_index, eps):
     """The native kernel's math on any array module (the CUDA path): per-row loss and lse."""
     xp = backend.of(x).xp
     C = x.shape[1]
-    m = x.max(axis=1, keepdims=True) if C else xp.zeros((x.shape[0], 1), x.dtype)
+    x64 = x.astype(np.float64)
+    m = x64.max(axis=1, keepdims=True) if C else xp.zeros((x.shape[0], 1))
     m = xp.where(xp.isfinite(m), m, 0)
-    lse = (xp.log(xp.exp(x - m).sum(axis=1, keepdims=True)) + m)[:, 0]
+    lse = (xp.log(xp.exp(x64 - m).sum(axis=1, keepdims=True)) + m)[:, 0]  # float64, as the kernel's
     valid = t != ignore_index
     safe_t = xp.where(valid, t, 0)
     wt = w[safe_t] if w is not None else xp.ones_like(lse)
-    nll = lse - xp.take_along_axis(x, safe_t[:, None], axis=1)[:, 0]
+    nll = lse - xp.take_along_axis(x64, safe_t[:, None], axis=1)[:, 0]
     loss = (1 - eps) * wt * nll
     if eps:
         wc = w if w is not None else xp.ones(C, x.dtype)
-        loss = loss + eps / C * ((lse[:, None] - x) * wc).sum(axis=1)
-    return xp.where(valid, loss, 0).astype(x.dtype), lse.astype(x.dtype)
+        loss = loss + eps / C * ((lse[:, None] - x64) * wc).sum(axis=1)
+    return xp.where(valid, loss, 0).astype(x.dtype), lse
 
 
 def _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps):
@@ -56,7 +57,7 @@ def _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps):
     wt = w[safe_t] if w is not None else xp.ones_like(lse)
     wc = w if w is not None else xp.ones(C, x.dtype)
     W = wc.sum()
-    p = xp.exp(x - lse[:, None])
+    p = xp.exp(x - lse[:, None])  # float64
     gx = ((1 - eps) * wt + eps * W / C)[:, None] * p - eps / C * wc
     onehot = xp.arange(C)[None, :] == safe_t[:, None]
     gx = gx - onehot * ((1 - eps) * wt)[:, None]
@@ -78,7 +79,7 @@ class CrossEntropy(Function):
         w = None if weight is None else be.xp.ascontiguousarray(weight, dtype=logits.dtype)
         n = x.shape[0]
         if be is backend.cpu:
-            loss, lse = np.empty(n, x.dtype), np.empty(n, x.dtype)
+            loss, lse = np.empty(n, x.dtype), np.empty(n, np.float64)
             be._C.cross_entropy_forward(loss, lse, x, t, w, ignore_index, label_smoothing)
         else:
             loss, lse = _xp_cross_entropy_forward(x, t, w, ignore_index, label_smoothing)
