@@ -7,7 +7,7 @@ from nerve.ops import activation as A
 from nerve.ops import dropout as D
 from nerve.ops import gemm as G
 from nerve.ops import loss as L
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, where
 
 
 def linear(input, weight, bias=None):
@@ -44,6 +44,69 @@ def silu(input):
 
 def softplus(input, beta=1.0, threshold=20.0):
     return A.Softplus.apply(input, beta, threshold)
+
+
+def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
+    """clamp(input, min_val, max_val)."""
+    if min_val > max_val:
+        raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
+    out = input.clamp(min_val, max_val)
+    return input.copy_(out) if inplace else out
+
+
+def relu6(input, inplace=False):
+    return hardtanh(input, 0.0, 6.0, inplace)
+
+
+def _exp_minus_one_neg(x, scale=1.0):
+    """exp(min(x, 0) * scale) - 1: the negative branch of ELU-like functions, free of
+    overflow (and of 0 * inf in the gradient) for large positive x."""
+    return (x.clamp(max=0.0) * scale).exp() - 1
+
+
+def elu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (exp(x) - 1) otherwise."""
+    out = where(input > 0, input, alpha * _exp_minus_one_neg(input))
+    return input.copy_(out) if inplace else out
+
+
+def selu(input, inplace=False):
+    """scale * elu(x, alpha) with the self-normalizing constants."""
+    alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+    out = scale * elu(input, alpha)
+    return input.copy_(out) if inplace else out
+
+
+def celu(input, alpha=1.0, inplace=False):
+    """x for x > 0, alpha (exp(x / alpha) - 1) otherwise."""
+    if alpha == 0:
+        raise ValueError("celu: argument 'alpha' must not be 0")
+    out = where(input > 0, input, alpha * _exp_minus_one_neg(input, 1.0 / alpha))
+    return input.copy_(out) if inplace else out
+
+
+def softsign(input):
+    return input / (1 + input.abs())
+
+
+def logsigmoid(input):
+    """log(sigmoid(x)) = -softplus(-x), stable for large |x|."""
+    return -softplus(-input)
+
+
+def mish(input, inplace=False):
+    out = input * softplus(input).tanh()
+    return input.copy_(out) if inplace else out
+
+
+def hardsigmoid(input, inplace=False):
+    out = (input / 6 + 0.5).clamp(0.0, 1.0)
+    return input.copy_(out) if inplace else out
+
+
+def hardswish(input, inplace=False):
+    out = input * hardsigmoid(input)
+    return input.copy_(out) if inplace else out
 
 
 def softmax(input, dim):
