@@ -82,7 +82,7 @@ class Module:
         if not isinstance(name, str):
             raise TypeError(f"{op}: name expected a str, got {type(name).__name__}")
         if not name or "." in name:
-            raise KeyError(f"{op}: name can't be empty or contain \".\", got {name!r}")
+            raise KeyError(f"{op}: name must not be empty or contain a dot, got {name!r}")
         if hasattr(self, name) and name not in store:
             raise KeyError(f"{op}: attribute {name!r} already exists")
 
