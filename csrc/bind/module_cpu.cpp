@@ -19,4 +19,5 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("n"));
   nerve::bind::bind_gemm(m);
   nerve::bind::bind_activation(m);
+  nerve::bind::bind_optim(m);
 }
