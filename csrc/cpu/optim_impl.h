@@ -61,7 +61,9 @@ void sgd_step(T* p, T* buf, const T* grad, int64_t n, const SgdOptions& o) {
 template <class T>
 void adam_step(T* p, T* m, T* v, T* v_max, const T* grad, int64_t n, const AdamOptions& o) {
   const double bc1 = 1 - std::pow(o.beta1, double(o.step)), bc2 = 1 - std::pow(o.beta2, double(o.step));
-  const T b1 = T(o.beta1), b2 = T(o.beta2), eps = T(o.eps), sign = o.maximize ? T(-1) : T(1);
+  // 1 - beta in double: 1 - float(0.999) is off by 1e-5 relative.
+  const T b1 = T(o.beta1), b2 = T(o.beta2), c1 = T(1 - o.beta1), c2 = T(1 - o.beta2);
+  const T eps = T(o.eps), sign = o.maximize ? T(-1) : T(1);
   const T step_size = T(o.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
   // Adam folds weight decay into the gradient, AdamW shrinks the parameter.
   const T wd_grad = o.decoupled ? T(0) : T(o.weight_decay);
@@ -70,7 +72,7 @@ void adam_step(T* p, T* m, T* v, T* v_max, const T* grad, int64_t n, const AdamO
     if (v_max) {
       for (int64_t i = b; i < e; ++i) {
         const T pi = p[i] * shrink, g = sign * grad[i] + wd_grad * p[i];
-        const T mi = b1 * m[i] + (1 - b1) * g, vi = b2 * v[i] + (1 - b2) * g * g;
+        const T mi = b1 * m[i] + c1 * g, vi = b2 * v[i] + c2 * g * g;
         const T vm = std::max(v_max[i], vi);
         m[i] = mi, v[i] = vi, v_max[i] = vm;
         p[i] = pi - step_size * mi / (std::sqrt(vm) * inv_sqrt_bc2 + eps);
@@ -78,7 +80,7 @@ void adam_step(T* p, T* m, T* v, T* v_max, const T* grad, int64_t n, const AdamO
     } else {
       for (int64_t i = b; i < e; ++i) {
         const T pi = p[i] * shrink, g = sign * grad[i] + wd_grad * p[i];
-        const T mi = b1 * m[i] + (1 - b1) * g, vi = b2 * v[i] + (1 - b2) * g * g;
+        const T mi = b1 * m[i] + c1 * g, vi = b2 * v[i] + c2 * g * g;
         m[i] = mi, v[i] = vi;
         p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
       }
@@ -88,16 +90,16 @@ void adam_step(T* p, T* m, T* v, T* v_max, const T* grad, int64_t n, const AdamO
 
 template <class T>
 void rmsprop_step(T* p, T* sq, T* gavg, T* buf, const T* grad, int64_t n, const RmspropOptions& o) {
-  const T lr = T(o.lr), a = T(o.alpha), eps = T(o.eps), wd = T(o.weight_decay), mu = T(o.momentum);
+  const T lr = T(o.lr), a = T(o.alpha), ca = T(1 - o.alpha), eps = T(o.eps), wd = T(o.weight_decay), mu = T(o.momentum);
   const T sign = o.maximize ? T(-1) : T(1);
   for_chunks(n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T g = sign * grad[i] + wd * p[i];
-      const T s = a * sq[i] + (1 - a) * g * g;
+      const T s = a * sq[i] + ca * g * g;
       sq[i] = s;
       T var = s;
       if (gavg) {
-        const T ga = a * gavg[i] + (1 - a) * g;
+        const T ga = a * gavg[i] + ca * g;
         gavg[i] = ga;
         var = s - ga * ga;
       }
@@ -129,15 +131,15 @@ void adagrad_step(T* p, T* sum, const T* grad, int64_t n, const AdagradOptions& 
 
 template <class T>
 void adadelta_step(T* p, T* sq, T* acc, const T* grad, int64_t n, const AdadeltaOptions& o) {
-  const T lr = T(o.lr), rho = T(o.rho), eps = T(o.eps), wd = T(o.weight_decay);
+  const T lr = T(o.lr), rho = T(o.rho), crho = T(1 - o.rho), eps = T(o.eps), wd = T(o.weight_decay);
   const T sign = o.maximize ? T(-1) : T(1);
   for_chunks(n, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       const T g = sign * grad[i] + wd * p[i];
-      const T s = rho * sq[i] + (1 - rho) * g * g;
+      const T s = rho * sq[i] + crho * g * g;
       const T dx = std::sqrt(acc[i] + eps) / std::sqrt(s + eps) * g;
       sq[i] = s;
-      acc[i] = rho * acc[i] + (1 - rho) * dx * dx;
+      acc[i] = rho * acc[i] + crho * dx * dx;
       p[i] -= lr * dx;
     }
   });
