@@ -19,3 +19,4 @@ from nerve.info import info
 from nerve import nn
 from nerve.serialization import load, save
 from nerve import optim
+from nerve import data
