@@ -24,6 +24,25 @@ class Net(nn.Module):
         return out + self.extra(x) if use_extra else out
 
 
+class TwoHeads(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(5, 2)
+        self.b = nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.a(x), self.b(x)
+
+
+def expect_error(fn, message):
+    try:
+        fn()
+    except RuntimeError as e:
+        assert message in str(e), str(e)
+    else:
+        raise AssertionError(f"no error: {message}")
+
+
 def make(seed):
     nerve.manual_seed(seed)
     return Net()
@@ -122,7 +141,18 @@ def main():
     with nerve.no_grad():
         ddp(x)                         # no graph: nothing prepared, nothing reduced
     ddp(x)                             # forward without backward: silently dropped
-    mse(ddp(x), Y[0, 0, :PER_RANK]).backward()
+    loss = mse(ddp(x), Y[0, 0, :PER_RANK])
+    loss.backward(retain_graph=True)
+    expect_error(lambda: loss.backward(), "a gradient arrived after this iteration's gradients were already reduced")
+
+    # Only one of two outputs in the loss: the other head's gradients never come, and the next forward says so.
+    heads = DDP(TwoHeads())
+    first, _ = heads(x)
+    first.sum().backward()
+    expect_error(lambda: heads(x), "the previous backward did not deliver gradients to every parameter")
+    a, b = heads(x)
+    (a.sum() + b.sum()).backward()
+    assert all(p.grad is not None for p in heads.parameters())
     print(f"ddp ok on rank {rank} of {world}", flush=True)
     dist.destroy_process_group()
 

@@ -79,6 +79,7 @@ class DistributedDataParallel(Module):
         params = [p for p in module.parameters() if p.requires_grad]
         self._buckets = self._make_buckets(params, int(bucket_cap_mb * 2 ** 20))
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
+        self._reduced = False  # gradients of the last forward are reduced; more would be unreduced
         for p in params:
             p._post_accumulate_grad_hooks = list(getattr(p, "_post_accumulate_grad_hooks", ())) + [self._on_grad]
         self._reset()
@@ -136,6 +137,7 @@ class DistributedDataParallel(Module):
 
     def forward(self, *inputs, **kwargs):
         self._check_previous_reduction()
+        self._reduced = False
         if self.broadcast_buffers and self.module.training:
             for b in self.module.buffers():
                 dist.broadcast(b, src=0)
@@ -192,7 +194,12 @@ class DistributedDataParallel(Module):
     def _on_grad(self, param):
         """Post-accumulate hook: one more gradient edge of ``param`` has arrived."""
         if self._expected is None:
-            return  # no synchronised forward is waiting (no_sync, no_grad, or not our backward)
+            if self._reduced:
+                raise RuntimeError(
+                    "DistributedDataParallel: a gradient arrived after this iteration's gradients were already "
+                    "reduced (a second backward over one forward, or a loss on the wrapped module's parameters "
+                    "computed outside forward); it would stay unreduced on this rank. Run forward again first")
+            return  # nothing to reduce: the last forward ran in no_sync() or without a graph
         key = id(param)
         self._counts[key] += 1
         if self._counts[key] > self._expected[key]:
@@ -232,6 +239,7 @@ class DistributedDataParallel(Module):
                 else:
                     p.grad.data[...] = reduced
         self._reset()
+        self._reduced = True
 
     def extra_repr(self):
         sizes = ", ".join(str(b.offsets[-1]) for b in self._buckets)
