@@ -40,10 +40,10 @@ def _mpirun_command(np_):
     return [mpirun, "-np", str(np_)]  # MPICH's hydra needs no options for one machine
 
 
-def run_mpi(script, np_=2):
+def run_mpi(script, np_=2, *args):
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none")
-    cmd = _mpirun_command(np_) + [sys.executable, str(HERE / script)]
+    cmd = _mpirun_command(np_) + [sys.executable, str(HERE / script), *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as e:
@@ -59,9 +59,10 @@ def test_collectives_match_expected_values(np_):
         assert f"collectives ok on rank {r} of {np_}" in out, out
 
 
-@pytest.mark.parametrize("np_", [2, 3])
-def test_ddp_training_matches_one_process_on_the_combined_batch(np_):
-    code, out = run_mpi("worker_ddp.py", np_)
+@pytest.mark.parametrize("np_,args", [(2, ()), (3, ()), (2, ("--serialized",))],
+                         ids=["2-ranks", "3-ranks", "2-ranks-iallreduce"])
+def test_ddp_training_matches_one_process_on_the_combined_batch(np_, args):
+    code, out = run_mpi("worker_ddp.py", np_, *args)
     assert code == 0, out
     for r in range(np_):
         assert f"ddp ok on rank {r} of {np_}" in out, out

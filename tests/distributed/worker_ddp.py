@@ -1,4 +1,6 @@
 """Run under mpirun -np N: DDP training matches one process training on the combined batch."""
+import sys
+
 import numpy as np
 
 import nerve
@@ -71,7 +73,11 @@ def assert_same_on_all_ranks(model, world):
 
 
 def main():
+    if "--serialized" in sys.argv:  # no MPI_THREAD_MULTIPLE: the backend falls back to MPI_Iallreduce
+        import mpi4py
+        mpi4py.rc.thread_level = "serialized"
     dist.init_process_group("mpi")
+    assert (dist.process_group._group._async_comm is None) == ("--serialized" in sys.argv)
     rank, world = dist.get_rank(), dist.get_world_size()
     n = PER_RANK * world
     rng = np.random.default_rng(1234)  # same data on every rank
