@@ -86,6 +86,9 @@ def main():
     sampler = dist.DistributedSampler(range(n), shuffle=True, seed=7)
     assert len(sampler) == PER_RANK
 
+    different = nn.Linear(3, 2 + (rank == world - 1))
+    expect_error(lambda: DDP(different), "the wrapped models differ between ranks")
+
     ref = make(0)                          # one process, combined batch
     model = make(0 if rank == 0 else 99)   # replicas start apart: DDP broadcasts rank 0's parameters
     ddp = DDP(model, bucket_cap_mb=200 / 2 ** 20)

@@ -55,7 +55,8 @@ class DistributedDataParallel(Module):
     ``output_device`` are accepted for PyTorch compatibility and not used:
     move the module to its device before wrapping it.
     ``broadcast_buffers``: copy rank 0's buffers (BatchNorm statistics) to
-    every rank at the start of each forward.
+    every rank at the start of each forward in training mode (not in eval
+    mode, so rank 0 may evaluate alone).
     """
 
     def __init__(self, module, device_ids=None, output_device=None, broadcast_buffers=True, bucket_cap_mb=25.0):
@@ -73,8 +74,7 @@ class DistributedDataParallel(Module):
         self.require_backward_grad_sync = True
         self._group = dist._default_group("DistributedDataParallel")
         self._check_same_model()
-        with_state = list(module.parameters()) + list(module.buffers())
-        for t in with_state:
+        for t in list(module.parameters()) + list(module.buffers()):
             dist.broadcast(t, src=0)
         params = [p for p in module.parameters() if p.requires_grad]
         self._buckets = self._make_buckets(params, int(bucket_cap_mb * 2 ** 20))
@@ -95,20 +95,15 @@ class DistributedDataParallel(Module):
         """Every rank must wrap the same architecture: compare a signature of names, shapes and dtypes."""
         sig = ";".join(f"{n}:{tuple(t.shape)}:{t.dtype}" for n, t in
                        list(self.module.named_parameters()) + list(self.module.named_buffers()))
-        mine = zlib.crc32(sig.encode())
-        lo = self._signature_tensor(mine)
-        hi = self._signature_tensor(mine)
-        dist.all_reduce(lo, dist.ReduceOp.MIN)
-        dist.all_reduce(hi, dist.ReduceOp.MAX)
-        if lo.data.tolist() != hi.data.tolist():
-            raise RuntimeError(f"DistributedDataParallel: rank {self._group.rank} has a model whose parameters or "
-                               "buffers (names, shapes, dtypes) differ from another rank's; every rank must wrap "
-                               "the same architecture")
-
-    def _signature_tensor(self, value):
+        crc = zlib.crc32(sig.encode())
         first = next(iter(self.module.parameters()), None)
         xp = backend.of(first.data).xp if first is not None else np
-        return Tensor._wrap(xp.asarray([value], dtype=np.int64))
+        extremes = Tensor._wrap(xp.asarray([crc, -crc], dtype=np.int64))
+        dist.all_reduce(extremes, dist.ReduceOp.MAX)  # (max, -min) over ranks
+        high, neg_low = extremes.data.tolist()
+        if high != -neg_low:
+            raise RuntimeError("DistributedDataParallel: the wrapped models differ between ranks (parameter or "
+                               "buffer names, shapes or dtypes); every rank must wrap the same architecture")
 
     @staticmethod
     def _make_buckets(params, cap_bytes):
