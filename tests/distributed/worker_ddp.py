@@ -1,4 +1,6 @@
 """Run under mpirun -np N: DDP training matches one process training on the combined batch."""
+import copy
+import pickle
 import sys
 
 import numpy as np
@@ -153,6 +155,13 @@ def main():
     loss = mse(ddp(x), Y[0, 0, :PER_RANK])
     loss.backward(retain_graph=True)
     expect_error(lambda: loss.backward(), "a gradient arrived after this iteration's gradients were already reduced")
+
+    # A deep copy of the wrapped model (an EMA model, say) trains on its own, without the process group.
+    twin = copy.deepcopy(model)
+    twin.zero_grad()
+    mse(twin(x), Y[0, 0, :PER_RANK]).backward()  # DDP is in its reduced state: a live hook would raise here
+    assert all(p.grad is not None for p in twin.body.parameters())
+    pickle.loads(pickle.dumps(model))
 
     # Only one of two outputs in the loss: the other head's gradients never come, and the next forward says so.
     heads = DDP(TwoHeads())

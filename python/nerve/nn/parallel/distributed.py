@@ -24,6 +24,7 @@ branches still agree; every reduced parameter ends with a ``.grad``.
 Inside ``no_sync()`` forward prepares nothing, so gradients accumulate
 locally; the first synchronised backward afterwards reduces the sum.
 """
+import weakref
 import zlib
 from contextlib import contextmanager
 
@@ -46,6 +47,37 @@ class _Bucket:
         self.buffer = backend.of(params[0].data).xp.empty(self.offsets[-1], dtype=params[0].data.dtype)
         self.pending = 0  # parameters of this bucket still waiting for gradients in this backward
         self.work = None
+
+
+class _ReadyHook:
+    """The post-accumulate hook DDP puts on its parameters.
+
+    Holds DDP weakly. A copy of a parameter (copy.deepcopy of the module, e.g.
+    for an EMA model, or pickling) carries an inert hook, so copies neither
+    drag the process group along nor report to the original DDP.
+    """
+
+    def __init__(self, ddp):
+        self._ddp = weakref.ref(ddp)
+
+    def __call__(self, param):
+        ddp = self._ddp()
+        if ddp is not None:
+            ddp._on_grad(param)
+
+    def __deepcopy__(self, memo):
+        return _inert_hook
+
+    def __reduce__(self):
+        return (_inert, ())
+
+
+def _inert_hook(param):
+    pass
+
+
+def _inert():
+    return _inert_hook
 
 
 class DistributedDataParallel(Module):
@@ -81,7 +113,7 @@ class DistributedDataParallel(Module):
         self._bucket_of = {id(p): b for b in self._buckets for p in b.params}
         self._reduced = False  # gradients of the last forward are reduced; more would be unreduced
         for p in params:
-            p._post_accumulate_grad_hooks = list(getattr(p, "_post_accumulate_grad_hooks", ())) + [self._on_grad]
+            p._post_accumulate_grad_hooks = list(getattr(p, "_post_accumulate_grad_hooks", ())) + [_ReadyHook(self)]
         self._reset()
 
     def _reset(self):
@@ -188,6 +220,9 @@ class DistributedDataParallel(Module):
 
     def _on_grad(self, param):
         """Post-accumulate hook: one more gradient edge of ``param`` has arrived."""
+        key = id(param)
+        if key not in self._bucket_of:
+            return  # not one of ours (a shallow copy of one of our parameters shares the hook)
         if self._expected is None:
             if self._reduced:
                 raise RuntimeError(
@@ -195,7 +230,6 @@ class DistributedDataParallel(Module):
                     "reduced (a second backward over one forward, or a loss on the wrapped module's parameters "
                     "computed outside forward); it would stay unreduced on this rank. Run forward again first")
             return  # nothing to reduce: the last forward ran in no_sync() or without a graph
-        key = id(param)
         self._counts[key] += 1
         if self._counts[key] > self._expected[key]:
             self._reset()
