@@ -173,3 +173,68 @@ def test_post_accumulate_hook_runs_once_per_gradient_edge():
     (w * w + w).sum().backward()  # three edges into w
     assert len(seen) == 3
     np.testing.assert_allclose(seen[-1], np.full(3, 3.0))
+
+
+class _OneRankGroup:
+    """A stand-in MPI group of one rank, recording the all-reduces DDP starts (no MPI needed)."""
+    name, rank, world_size = "fake", 0, 1
+
+    def __init__(self):
+        self.started = []
+
+    def check_array(self, what, array):
+        pass
+
+    def iall_reduce(self, array, op):
+        from nerve.distributed.mpi import Work
+        self.started.append((array.size, op))
+        return Work(None)
+
+    def all_reduce(self, array, op):
+        pass
+
+    def broadcast(self, array, src):
+        pass
+
+    def barrier(self):
+        pass
+
+
+@pytest.fixture
+def one_rank_group(monkeypatch):
+    from nerve.distributed import process_group
+    group = _OneRankGroup()
+    monkeypatch.setattr(process_group, "_group", group)
+    return group
+
+
+def test_ddp_buckets_start_in_order_while_backward_runs(one_rank_group):
+    nerve.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
+    ref = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
+    ref.load_state_dict(net.state_dict())
+    ddp = DistributedDataParallel(net, bucket_cap_mb=64 / 2 ** 20)  # 64 bytes: one bucket per layer or so
+    sizes = [b.offsets[-1] for b in ddp._buckets]
+    assert sum(sizes) == sum(p.numel() for p in net.parameters()) and len(sizes) >= 3
+    started_when_first_layer_done = []
+    net[0].weight._post_accumulate_grad_hooks.insert(
+        0, lambda p: started_when_first_layer_done.append(len(one_rank_group.started)))
+    x = nerve.randn(7, 3)
+    ddp(x).sum().backward()
+    ref(x).sum().backward()
+    assert one_rank_group.started == [(n, "avg") for n in sizes]
+    assert started_when_first_layer_done == [len(sizes) - 1], "earlier buckets start before backward ends"
+    for p, q in zip(net.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6)
+
+    one_rank_group.started.clear()
+    with ddp.no_sync():
+        ddp(x).sum().backward()
+    assert one_rank_group.started == []
+    ddp(x).sum().backward()
+    assert len(one_rank_group.started) == len(sizes)
+    ref(x).sum().backward()
+    ref(x).sum().backward()
+    for p, q in zip(net.parameters(), ref.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-6)
+    assert "module.0.weight" in ddp.state_dict()

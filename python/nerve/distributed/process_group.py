@@ -205,12 +205,11 @@ def all_reduce(tensor, op=ReduceOp.SUM, async_op=False):
     if op == ReduceOp.AVG and data.dtype.kind not in "fc":
         raise TypeError(f"nerve.distributed.all_reduce: op 'avg' needs a floating-point tensor, got {data.dtype}")
     buf = _contiguous(data)
-    work = group.iall_reduce(buf, op)
     if not async_op:
-        work.wait()
+        group.all_reduce(buf, op)
         _store(tensor, buf)
         return None
-    return _WriteBack(work, lambda: _store(tensor, buf))
+    return _WriteBack(group.iall_reduce(buf, op), lambda: _store(tensor, buf))
 
 
 def broadcast(tensor, src=0, async_op=False):
