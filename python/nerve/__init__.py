@@ -11,10 +11,19 @@ from nerve.tensor import (
     maximum, minimum, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     set_default_dtype, stack, tensor, uint8, where, zeros, zeros_like,
 )
+from nerve.functions import (
+    abs, add, allclose, amax, amin, argmax, argmin, bmm, chunk, clamp, clone, cos, div, dot, eq, equal, exp,
+    flatten, gather, ge, gt, isfinite, isnan, le, log, log1p, log_softmax, logsumexp, lt, masked_fill, matmul,
+    max, mean, min, mm, mul, narrow, ne, neg, norm, numel, permute, pow, relu, reshape, rsqrt, sigmoid, sin,
+    softmax, split, sqrt, square, squeeze, std, sub, sum, tanh, transpose, tril, triu, unbind, unsqueeze, var,
+)
 
 # PyTorch's dtype aliases (they shadow builtins only inside this namespace).
 half, float, double, long, int, bool = float16, float32, float64, int64, int32, bool_  # noqa: A001
 from nerve import cuda
 from nerve.info import info
 from nerve import nn
+from nerve.serialization import load, save
+from nerve import optim
+from nerve import data
 from nerve import distributed
