@@ -41,9 +41,11 @@ def _mpirun_command(np_):
 
 
 def run_mpi(script, np_=2, *args):
+    """Run ``python <script> args`` (a worker beside this file, or ``-m module``) on np_ ranks."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
                OMPI_MCA_btl_vader_single_copy_mechanism="none")
-    cmd = _mpirun_command(np_) + [sys.executable, str(HERE / script), *args]
+    target = [script] if script == "-m" else [str(HERE / script)]
+    cmd = _mpirun_command(np_) + [sys.executable, *target, *args]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired as e:
@@ -76,7 +78,29 @@ def test_a_failing_rank_aborts_the_job_with_its_traceback():
     assert "rank 0 was not aborted" not in out, out
 
 
+def test_nerve_train_distributed_under_mpirun(tmp_path):
+    out = tmp_path / "mlp.npz"
+    code, text = run_mpi("-m", 2, "nerve", "train", "mlp", "--epochs", "1", "--distributed", "--quiet",
+                         "--out", str(out))
+    assert code == 0, text
+    assert text.count("mlp: test accuracy") == 1, "only rank 0 reports\n" + text
+    checkpoint = nerve.load(str(out))
+    assert checkpoint["config"]["distributed"] is True
+    from nerve.models import MLP
+    assert set(checkpoint["model"]) == set(MLP(64, (128, 64), 10).state_dict()), "no DDP 'module.' prefix"
+
+
 # ------------------------------------------------------------------ in-process, no MPI needed
+def test_dataloader_takes_a_distributed_sampler():
+    ds = nerve.data.TensorDataset(nerve.arange(7), nerve.arange(7) * 10)
+    sampler = dist.DistributedSampler(ds, num_replicas=2, rank=1, shuffle=False)
+    loader = nerve.data.DataLoader(ds, batch_size=3, sampler=sampler)
+    assert len(loader) == 2
+    assert [x.tolist() for x, _ in loader] == [[1, 3, 5], [0]]  # 7 samples padded to 8: rank 1 gets 1, 3, 5, 0
+    with pytest.raises(ValueError, match="sampler option is mutually exclusive with shuffle"):
+        nerve.data.DataLoader(ds, shuffle=True, sampler=sampler)
+
+
 def test_collectives_before_init_say_so():
     assert not dist.is_initialized()
     for call in (dist.get_rank, dist.get_world_size, dist.barrier, dist.destroy_process_group,
