@@ -238,8 +238,8 @@ def test_ddp_buckets_start_in_order_while_backward_runs(one_rank_group):
     ref = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 2))
     ref.load_state_dict(net.state_dict())
     ddp = DistributedDataParallel(net, bucket_cap_mb=64 / 2 ** 20)  # 64 bytes: one bucket per layer or so
-    sizes = [b.offsets[-1] for b in ddp._buckets]
-    assert sum(sizes) == sum(p.numel() for p in net.parameters()) and len(sizes) >= 3
+    sizes = [b.buffer.size for b in ddp._buckets]  # gradients and one flag per parameter
+    assert sum(sizes) == sum(p.numel() + 1 for p in net.parameters()) and len(sizes) >= 3
     started_when_first_layer_done = []
     net[0].weight._post_accumulate_grad_hooks.insert(
         0, lambda p: started_when_first_layer_done.append(len(one_rank_group.started)))

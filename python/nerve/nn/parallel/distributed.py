@@ -19,8 +19,11 @@ waits for all of them and writes the averages back into ``.grad``: when
 ``loss.backward()`` returns, the gradients are reduced, as in PyTorch.
 
 Parameters forward does not reach on a rank (unused branches) count as
-ready with a zero (or their current) gradient, so ranks that take different
-branches still agree; every reduced parameter ends with a ``.grad``.
+ready and contribute their current gradient, or zero, so ranks that take
+different branches still agree. Each bucket carries one flag per parameter
+(has a gradient on this rank) after its gradients, reduced with them: a
+parameter without gradient on every rank keeps ``.grad`` None, as in
+PyTorch (so optimizers skip it), any other gets the average.
 Inside ``no_sync()`` forward prepares nothing, so gradients accumulate
 locally; the first synchronised backward afterwards reduces the sum.
 """
@@ -44,7 +47,8 @@ class _Bucket:
         self.params = params
         sizes = [p.data.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
-        self.buffer = backend.of(params[0].data).xp.empty(self.offsets[-1], dtype=params[0].data.dtype)
+        # gradients, then one has-gradient flag per parameter (averaged: the share of ranks with one)
+        self.buffer = backend.of(params[0].data).xp.empty(self.offsets[-1] + len(params), dtype=params[0].data.dtype)
         self.pending = 0  # parameters of this bucket still waiting for gradients in this backward
         self.work = None
 
@@ -248,11 +252,9 @@ class DistributedDataParallel(Module):
             b.work.is_completed()  # lets MPI progress the reductions already started
         while self._next_bucket < len(buckets) and buckets[self._next_bucket].pending == 0:
             b = buckets[self._next_bucket]
-            for p, lo, hi in zip(b.params, b.offsets, b.offsets[1:]):
-                if p.grad is None:
-                    b.buffer[lo:hi] = 0
-                else:
-                    b.buffer[lo:hi] = p.grad.data.reshape(-1)
+            for i, (p, lo, hi) in enumerate(zip(b.params, b.offsets, b.offsets[1:])):
+                b.buffer[lo:hi] = 0 if p.grad is None else p.grad.data.reshape(-1)
+                b.buffer[b.offsets[-1] + i] = p.grad is not None
             b.work = self._group.iall_reduce(b.buffer, "avg")
             self._next_bucket += 1
         if self._next_bucket == len(buckets):
@@ -261,7 +263,10 @@ class DistributedDataParallel(Module):
     def _finish(self):
         for b in self._buckets:
             b.work.wait()
-            for p, lo, hi in zip(b.params, b.offsets, b.offsets[1:]):
+            flags = b.buffer[b.offsets[-1]:].tolist()
+            for p, lo, hi, flag in zip(b.params, b.offsets, b.offsets[1:], flags):
+                if flag == 0:
+                    continue  # no rank has a gradient for it: stays None
                 reduced = b.buffer[lo:hi].reshape(p.data.shape)
                 if p.grad is None:
                     p.grad = Tensor._wrap(reduced.copy())
