@@ -281,3 +281,8 @@ def _accumulate(leaf, g):
         leaf.grad = Tensor._wrap(g.copy())
     else:
         leaf.grad.data = leaf.grad.data + g
+    # Post-accumulate hooks: a leaf may carry a list `_post_accumulate_grad_hooks` of fn(leaf), each called
+    # after a gradient is added to its .grad (once per graph edge into the leaf). DistributedDataParallel
+    # uses it to start a bucket's all-reduce as soon as the bucket's gradients are complete.
+    for hook in getattr(leaf, "_post_accumulate_grad_hooks", ()):
+        hook(leaf)
