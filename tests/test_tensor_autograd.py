@@ -199,16 +199,43 @@ def test_augmented_assignment_is_in_place():
         i /= 2
 
 
-def test_inplace_on_a_view_in_the_graph_raises():
+def test_inplace_on_a_slice_in_the_graph_rebases_the_base():
+    rng = np.random.default_rng(1)
+
+    def fn(a, b):
+        y = a * 1
+        y[0].mul_(b[0])           # the base sees the change, in values and in gradients
+        y[:, 1:3] += b[1:3] * 2   # augmented assignment on a slice
+        row = y[1]
+        row.add_(b)
+        return y * row            # the view's own history follows the base
+    assert gradcheck(fn, [rng.standard_normal((3, 7)), rng.standard_normal(7)])
+
+    def into_buffer(a):
+        buf = nerve.zeros(2, 7, dtype=nerve.float64)
+        buf[1].copy_(a * 3)
+        buf[0][2:4].copy_(a[:2])  # a slice of a slice
+        return buf
+    assert gradcheck(into_buffer, [rng.standard_normal(7)])
+
+
+def test_inplace_on_other_views_in_the_graph_raises():
     x = nerve.ones(2, 3, requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match="mul_: in-place change of a view that takes part in autograd"):
-        y[0].mul_(3)
+    with pytest.raises(RuntimeError, match="mul_: in-place change of a reshaped, permuted, expanded or detached view"):
+        y.T.mul_(3)
+    with pytest.raises(RuntimeError, match="__setitem__: a leaf tensor that requires grad"):
+        x[0].mul_(3)  # a slice of a leaf: the leaf itself would change
     buf = nerve.zeros(2, 3)
-    with pytest.raises(RuntimeError, match="copy_: in-place change of a view"):
-        buf[0].copy_(x[0])
     buf[0].copy_(x[0].detach())  # no autograd involved: fine
     assert buf[0].tolist() == [1, 1, 1]
+
+
+def test_integer_index_of_1d_is_a_view():
+    x = nerve.arange(3.0)
+    x[1].fill_(5)
+    x[-1].add_(1)
+    assert x.tolist() == [0, 5, 3]
 
 
 def test_deep_graph_has_no_recursion_limit():

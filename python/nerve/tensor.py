@@ -84,6 +84,7 @@ class Tensor:
         self.grad_fn = None
         self._version_counter = VersionCounter()
         self._is_view = False
+        self._base_index = None  # (base, index) for a view made by basic indexing
         self.requires_grad = requires_grad
 
     def _view_of(self, base):
@@ -821,7 +822,9 @@ class Tensor:
     def __getitem__(self, index):
         index = _index_arg(index, "__getitem__")
         out = S.GetItem.apply(self, index)
-        return out._view_of(self) if S.is_basic_index(index) else out
+        if S.is_basic_index(index):
+            out._view_of(self)._base_index = (self, index)
+        return out
 
     def __setitem__(self, index, value):
         index = _index_arg(index, "__setitem__")
@@ -859,8 +862,15 @@ class Tensor:
         if result.dtype.kind == "f" and self.dtype.kind != "f":
             raise TypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
         if result.requires_grad and self._is_view:
-            raise RuntimeError(f"{op}: in-place change of a view that takes part in autograd is not supported "
-                               "(its base would not see it); use an out-of-place op or change the base")
+            if self._base_index is None:
+                raise RuntimeError(f"{op}: in-place change of a reshaped, permuted, expanded or detached view "
+                                   "that takes part in autograd is not supported; use an out-of-place op")
+            # A slice of a base: write through the base, which takes the change into its history.
+            base, index = self._base_index
+            base[index] = result
+            view = base[index]
+            self.grad_fn, self._requires_grad = view.grad_fn, view.requires_grad
+            return self
         self._data[...] = result._data
         self._version_counter.value += 1
         if is_grad_enabled():
