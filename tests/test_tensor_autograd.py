@@ -341,3 +341,13 @@ def test_inf_and_nan_follow_ieee_without_warnings():
     assert np.isnan(nerve.zeros(0, 3).mean(0)).all().item()
     assert (nerve.tensor([1.0]) / 0).item() == np.inf
     assert np.isinf(nerve.tensor([1000.0]).exp()).all().item()
+
+
+def test_backward_signature_matches_pytorch():
+    x = nerve.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward(None, retain_graph=True, create_graph=False)
+    y.backward(retain_graph=None)
+    np.testing.assert_array_equal(x.grad.numpy(), [4, 4])
+    with pytest.raises(NotImplementedError, match="backward: create_graph=True"):
+        (x * x).sum().backward(create_graph=True)

@@ -310,8 +310,10 @@ class Tensor:
         return self.to(dtype=bool_)
 
     # ----------------------------------------------------------- autograd
-    def backward(self, gradient=None, retain_graph=False):
-        _backward(self, gradient, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported")
+        _backward(self, gradient, bool(retain_graph))
 
     def detach(self):
         return Tensor._wrap(self._data)._view_of(self)
