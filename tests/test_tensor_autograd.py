@@ -351,3 +351,31 @@ def test_backward_signature_matches_pytorch():
     np.testing.assert_array_equal(x.grad.numpy(), [4, 4])
     with pytest.raises(NotImplementedError, match="backward: create_graph=True"):
         (x * x).sum().backward(create_graph=True)
+
+
+def test_a_backward_returning_a_wrong_shape_is_named():
+    class BadSum(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.sum(axis=0)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # forgot to broadcast back to x's shape
+
+    class TooFew(Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x + y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = nerve.ones(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"badsum: backward returned a gradient of shape \(3,\) for argument 0, "
+                                           r"expected \(2, 3\)"):
+        (BadSum.apply(x) * 2).sum().backward()
+    with pytest.raises(RuntimeError, match=r"toofew: backward returned 1 gradients, expected one per forward "
+                                           r"argument \(2\)"):
+        TooFew.apply(x, x).sum().backward()

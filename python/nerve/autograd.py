@@ -85,15 +85,17 @@ class Context:
         Tensor = _tensor_class()
         self.fn = fn
         # next_nodes[i]: the node of input i, the leaf tensor itself, or None.
-        needs, nodes, self._inputs_by_array = [], [], {}
+        needs, nodes, shapes, self._inputs_by_array = [], [], [], {}
         for x in inputs:
             grad = isinstance(x, Tensor) and x.requires_grad
             needs.append(grad)
             nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
+            shapes.append(x.data.shape if grad else None)
             if isinstance(x, Tensor):
                 self._inputs_by_array[id(x.data)] = x
         self.needs_input_grad = tuple(needs)
         self.next_nodes = tuple(nodes)
+        self.input_shapes = tuple(shapes)  # to check the gradients backward returns
         self._saved = None
         self._saved_versions = ()
         self._freed = False
@@ -241,9 +243,15 @@ def backward(tensor, grad=None, retain_graph=False):
                 in_grads = (in_grads,)
             if not retain_graph:
                 node.free()
-            for nxt, ig in zip(node.next_nodes, in_grads):
+            if any(n is not None for n in node.next_nodes[len(in_grads):]):
+                raise RuntimeError(f"{node.fn.name()}: backward returned {len(in_grads)} gradients, expected one "
+                                   f"per forward argument ({len(node.next_nodes)})")
+            for i, (nxt, ig) in enumerate(zip(node.next_nodes, in_grads)):
                 if nxt is None or ig is None:
                     continue
+                if tuple(ig.shape) != node.input_shapes[i]:
+                    raise RuntimeError(f"{node.fn.name()}: backward returned a gradient of shape {tuple(ig.shape)} "
+                                       f"for argument {i}, expected {node.input_shapes[i]}")
                 if isinstance(nxt, Tensor):
                     _accumulate(nxt, ig)
                 else:
