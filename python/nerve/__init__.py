@@ -23,3 +23,6 @@ half, float, double, long, int, bool = float16, float32, float64, int64, int32, 
 from nerve import cuda
 from nerve.info import info
 from nerve import nn
+from nerve.serialization import load, save
+from nerve import optim
+from nerve import data

@@ -79,3 +79,39 @@ def gelu_backward(grad, x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_backward(out, grad, x, approximate)
     return out
+
+
+# ----------------------------------------------------------------- optimizers
+# In-place updates of a parameter and its state by one fused native loop
+# (csrc/cpu/optim.cpp). State arrays are the optimizer's own (contiguous, the
+# parameter's dtype); the gradient is made contiguous in that dtype here, and
+# a non-contiguous parameter is updated through a contiguous copy.
+def _optim_call(kernel, param, states, grad, **options):
+    grad = np.ascontiguousarray(grad, dtype=param.dtype)
+    work = param if param.flags.c_contiguous else np.ascontiguousarray(param)
+    kernel(work, *states, grad, **options)
+    if work is not param:
+        param[...] = work
+
+
+def sgd_step(param, momentum_buffer, grad, **options):
+    """SGD (momentum, dampening, nesterov, weight_decay, maximize, first_step); buffer None without momentum."""
+    _optim_call(_C.sgd_step, param, (momentum_buffer,), grad, **options)
+
+
+def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, **options):
+    """Adam/AdamW (decoupled=True); amsgrad when max_exp_avg_sq is an array."""
+    _optim_call(_C.adam_step, param, (exp_avg, exp_avg_sq, max_exp_avg_sq), grad, **options)
+
+
+def rmsprop_step(param, square_avg, grad_avg, momentum_buffer, grad, **options):
+    """RMSprop; centered when grad_avg is an array, momentum when momentum_buffer is."""
+    _optim_call(_C.rmsprop_step, param, (square_avg, grad_avg, momentum_buffer), grad, **options)
+
+
+def adagrad_step(param, state_sum, grad, **options):
+    _optim_call(_C.adagrad_step, param, (state_sum,), grad, **options)
+
+
+def adadelta_step(param, square_avg, acc_delta, grad, **options):
+    _optim_call(_C.adadelta_step, param, (square_avg, acc_delta), grad, **options)
