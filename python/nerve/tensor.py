@@ -566,10 +566,10 @@ class Tensor:
         return A.Tanh.apply(self._floating())
 
     def softmax(self, dim):
-        return A.Softmax.apply(self._floating(), dim)
+        return A.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return A.LogSoftmax.apply(self._floating(), dim)
+        return A.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
 
     def matmul(self, other):
         other = self._operand(other)
@@ -682,11 +682,18 @@ class Tensor:
     # --------------------------------------------------------------- shape
     def reshape(self, *shape):
         shape = _shape_arg(shape)
+        known = [n for n in shape if n != -1]
+        size = int(np.prod(known)) if known else 1
+        if (shape.count(-1) > 1 or any(n < -1 for n in shape)
+                or (size != self.numel() if -1 not in shape else size == 0 or self.numel() % size)):
+            raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
+                             f"({self.numel()} elements)")
         return S.Reshape.apply(self, shape)._view_of(self)
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
-            return self.to(dtype=shape[0])
+            # view(dtype): the same bytes read as another dtype (no gradient), as PyTorch
+            return Tensor._wrap(self._data.view(np.dtype(shape[0])))._view_of(self)
         if not self._data.flags.c_contiguous and self.numel() > 1:
             raise RuntimeError("view: the tensor is not contiguous; use reshape() or contiguous().view()")
         return self.reshape(*shape)
@@ -700,23 +707,27 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
+        s, e = _dim(start_dim, self.ndim, "flatten"), _dim(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} must not come after end_dim {end_dim}")
         shape = self.shape
         return self.reshape(*shape[:s], -1 if self.numel() else int(np.prod(shape[s:e + 1])), *shape[e + 1:])
 
     def unflatten(self, dim, sizes):
-        dim = dim % self.ndim
+        dim = _dim(dim, self.ndim, "unflatten")
         return self.reshape(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
 
     def permute(self, *dims):
-        dims = tuple(d % max(self.ndim, 1) for d in _shape_arg(dims))
+        dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
         return S.Permute.apply(self, dims)._view_of(self)
 
     def transpose(self, dim0, dim1):
+        dim0, dim1 = _dim(dim0, self.ndim, "transpose"), _dim(dim1, self.ndim, "transpose")
         dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        if self.ndim:
+            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(*dims)
 
     def swapaxes(self, dim0, dim1):
@@ -738,11 +749,11 @@ class Tensor:
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(*[n for n in self.shape if n != 1])
-        dims = {d % max(self.ndim, 1) for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)}
+        dims = {_dim(d, self.ndim, "squeeze") for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)}
         return self.reshape(*[n for i, n in enumerate(self.shape) if not (i in dims and n == 1)])
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = _dim(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
 
     def expand(self, *shape):
@@ -754,6 +765,11 @@ class Tensor:
         for i in range(self.ndim):
             if shape[lead + i] == -1:
                 shape[lead + i] = self.shape[i]
+            elif self.shape[i] != 1 and shape[lead + i] != self.shape[i]:
+                raise ValueError(f"expand: the size of dim {i} ({self.shape[i]}) must match the new size "
+                                 f"{shape[lead + i]} unless it is 1 (shape {tuple(self.shape)} to {tuple(shape)})")
+        if any(n < 0 for n in shape):
+            raise ValueError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
         return S.Expand.apply(self, tuple(shape))._view_of(self)
 
     def expand_as(self, other):
@@ -770,11 +786,17 @@ class Tensor:
         return expanded.reshape(*[r * n for r, n in zip(sizes, x.shape)])
 
     def narrow(self, dim, start, length):
+        dim = _dim(dim, self.ndim, "narrow")
+        n = self.shape[dim]
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length and start + length <= n):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit dimension {dim} of size {n}")
         index = [slice(None)] * self.ndim
         index[dim] = slice(start, start + length)
         return self[tuple(index)]
 
     def split(self, split_size_or_sections, dim=0):
+        dim = _dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, numbers.Integral):
             size = int(split_size_or_sections)
@@ -792,13 +814,20 @@ class Tensor:
         return tuple(out)
 
     def chunk(self, chunks, dim=0):
+        dim = _dim(dim, self.ndim, "chunk")
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         n = self.shape[dim]
         return self.split(max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim=0):
+        dim = _dim(dim, self.ndim, "unbind")
         return tuple(self.select(dim, i) for i in range(self.shape[dim]))
 
     def select(self, dim, index):
+        dim = _dim(dim, self.ndim, "select")
+        if not -self.shape[dim] <= index < self.shape[dim]:
+            raise IndexError(f"select: index {index} is out of range for dimension {dim} of size {self.shape[dim]}")
         idx = [slice(None)] * self.ndim
         idx[dim] = index
         return self[tuple(idx)]
@@ -817,7 +846,7 @@ class Tensor:
         xp = self._xp
         idx = self._operand(index)._data
         grid = list(xp.indices(idx.shape, sparse=True))
-        grid[dim % self.ndim] = idx
+        grid[_dim(dim, self.ndim, "gather")] = idx
         return self[tuple(grid)]
 
     # ------------------------------------------------------------ indexing
@@ -997,6 +1026,14 @@ def _is_dtype_name(x):
         return True
 
 
+def _dim(dim, ndim, op):
+    """``dim`` in [-ndim, ndim) as a non-negative axis (a 0-d tensor has one dim here, as in PyTorch)."""
+    n = max(ndim, 1)
+    if not isinstance(dim, numbers.Integral) or not -n <= dim < n:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
+
+
 def _shape_arg(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = shape[0]
@@ -1170,7 +1207,7 @@ def cat(tensors, dim=0):
             raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
     ref = next((t for t in ts if t.ndim), ts[0])
     ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
-    dim = dim % max(ref.ndim, 1)
+    dim = _dim(dim, ref.ndim, "cat")
     for t in ts:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
@@ -1184,7 +1221,7 @@ def stack(tensors, dim=0):
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
                              f"{tuple(t.shape)}")
-    return S.Stack.apply(dim % (ts[0].ndim + 1), *ts)
+    return S.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
 
 
 def where(condition, input=None, other=None):
