@@ -350,6 +350,9 @@ class Tensor:
         fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
         if fa != fb:  # int with float: the int side takes the float dtype (PyTorch, not numpy)
             a, b = (a, b.to(dtype=a.dtype)) if fa else (a.to(dtype=b.dtype), b)
+        elif a.dtype != b.dtype and a.dtype.kind == b.dtype.kind and (a.ndim == 0) != (b.ndim == 0):
+            # Same kind: a 0-d tensor does not promote a dimensioned one (float32 + 0-d float64 is float32).
+            a, b = (a.to(dtype=b.dtype), b) if a.ndim == 0 else (a, b.to(dtype=a.dtype))
         return fn.apply(a, b)
 
     def __add__(self, other):
