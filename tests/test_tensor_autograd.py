@@ -94,6 +94,11 @@ def test_no_grad_enable_grad_and_set_grad_enabled():
     def f(t):
         return t * 2
     assert not f(x).requires_grad
+
+    @nerve.no_grad
+    def g(t):
+        return t * 2
+    assert not g(x).requires_grad and g.__name__ == "g"
     with nerve.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert nerve.is_grad_enabled()

@@ -42,6 +42,11 @@ class set_grad_enabled:
 class _GradMode:
     mode = True
 
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # used as a bare decorator: @nerve.no_grad
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _state.enabled = self.mode
