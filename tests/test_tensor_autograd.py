@@ -384,3 +384,22 @@ def test_a_backward_returning_a_wrong_shape_is_named():
     with pytest.raises(RuntimeError, match=r"toofew: backward returned 1 gradients, expected one per forward "
                                            r"argument \(2\)"):
         TooFew.apply(x, x).sum().backward()
+
+
+def test_gradients_keep_each_tensors_dtype_through_mixed_ops():
+    seen = []
+
+    class Spy(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(g.dtype)
+            return g
+
+    x = nerve.ones(3, requires_grad=True)
+    h = Spy.apply(x)
+    (h * nerve.ones(3, dtype=nerve.float64)).sum().backward()  # the product is float64
+    assert seen == [np.dtype(np.float32)] and x.grad.dtype == nerve.float32

@@ -95,12 +95,12 @@ class Context:
             grad = isinstance(x, Tensor) and x.requires_grad
             needs.append(grad)
             nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
-            shapes.append(x.data.shape if grad else None)
+            shapes.append((x.data.shape, x.data.dtype) if grad else None)
             if isinstance(x, Tensor):
                 self._inputs_by_array[id(x.data)] = x
         self.needs_input_grad = tuple(needs)
         self.next_nodes = tuple(nodes)
-        self.input_shapes = tuple(shapes)  # to check the gradients backward returns
+        self.input_meta = tuple(shapes)  # (shape, dtype) per input needing a gradient, to check what backward returns
         self._saved = None
         self._saved_versions = ()
         self._freed = False
@@ -254,9 +254,12 @@ def backward(tensor, grad=None, retain_graph=False):
             for i, (nxt, ig) in enumerate(zip(node.next_nodes, in_grads)):
                 if nxt is None or ig is None:
                     continue
-                if tuple(ig.shape) != node.input_shapes[i]:
+                shape, dtype = node.input_meta[i]
+                if tuple(ig.shape) != shape:
                     raise RuntimeError(f"{node.fn.name()}: backward returned a gradient of shape {tuple(ig.shape)} "
-                                       f"for argument {i}, expected {node.input_shapes[i]}")
+                                       f"for argument {i}, expected {shape}")
+                if ig.dtype != dtype:  # a gradient has its tensor's dtype (x32 * y64 sends float64 back to x32)
+                    ig = ig.astype(dtype)
                 if isinstance(nxt, Tensor):
                     _accumulate(nxt, ig)
                 else:
