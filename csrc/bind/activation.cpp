@@ -39,6 +39,7 @@ void gelu_forward(py::array out, const py::array& x, const std::string& approxim
   const char* op = "gelu_forward";
   auto mode = gelu_mode(approximate, op);
   check_same(op, x, {{"x", &x}, {"out", &out}});
+  check_no_overlap(out, "out", x, "x", op, true);
   if (is_dtype<double>(x)) return gelu_forward_typed<double>(out, x, mode);
   gelu_forward_typed<float>(out, x, mode);
 }
@@ -57,6 +58,8 @@ void gelu_backward(py::array grad_x, const py::array& grad, const py::array& x, 
   const char* op = "gelu_backward";
   auto mode = gelu_mode(approximate, op);
   check_same(op, x, {{"x", &x}, {"grad", &grad}, {"grad_x", &grad_x}});
+  check_no_overlap(grad_x, "grad_x", x, "x", op, true);
+  check_no_overlap(grad_x, "grad_x", grad, "grad", op, true);
   if (is_dtype<double>(x)) return gelu_backward_typed<double>(grad_x, grad, x, mode);
   gelu_backward_typed<float>(grad_x, grad, x, mode);
 }
@@ -71,6 +74,7 @@ void sigmoid_typed(py::array& out, const py::array& x) {
 
 void sigmoid_forward(py::array out, const py::array& x) {
   check_same("sigmoid_forward", x, {{"x", &x}, {"out", &out}});
+  check_no_overlap(out, "out", x, "x", "sigmoid_forward", true);
   if (is_dtype<double>(x)) return sigmoid_typed<double>(out, x);
   sigmoid_typed<float>(out, x);
 }

@@ -4,8 +4,10 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/check.h"
@@ -57,6 +59,36 @@ inline void check_shape(const py::array& a, const char* op, const char* arg, con
 
 inline void check_contiguous(const py::array& a, const char* op, const char* arg) {
   NERVE_CHECK(a.flags() & py::array::c_style, op, ": argument '", arg, "' must be C-contiguous (call .copy())");
+}
+
+// Bytes [first, last) that `a` can touch; empty arrays touch none.
+inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
+  const auto base = reinterpret_cast<uintptr_t>(a.data());
+  if (a.size() == 0) return {base, base};
+  uintptr_t first = base, last = base + static_cast<uintptr_t>(a.itemsize());
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    const int64_t span = static_cast<int64_t>(a.strides(i)) * (a.shape(i) - 1);
+    if (span < 0) first -= static_cast<uintptr_t>(-span);
+    else last += static_cast<uintptr_t>(span);
+  }
+  return {first, last};
+}
+
+// An output that shares memory with an input makes the kernel read what it
+// already overwrote: a silently wrong result. `allow_same` permits exact
+// in-place use (same data and layout) for kernels that read each element
+// before writing it.
+inline void check_no_overlap(const py::array& out, const char* out_name, const py::array& in, const char* in_name,
+                             const char* op, bool allow_same = false) {
+  if (allow_same && out.data() == in.data() && out.ndim() == in.ndim() &&
+      std::equal(out.strides(), out.strides() + out.ndim(), in.strides()) &&
+      std::equal(out.shape(), out.shape() + out.ndim(), in.shape()))
+    return;
+  const auto [o0, o1] = byte_extent(out);
+  const auto [i0, i1] = byte_extent(in);
+  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name, "' overlaps argument '",
+              in_name, "' in memory", allow_same ? " (only exact in-place use is allowed)" : "",
+              "; pass a separate array");
 }
 
 // A 2-D (or batched 3-D) operand whose rows or columns are contiguous: the

@@ -1,6 +1,8 @@
 // Bindings for the GEMM family: checks only, no math.
 #include "cpu/gemm.h"
 
+#include <cstdlib>
+
 #include "bind/array.h"
 #include "bind/bind.h"
 
@@ -28,6 +30,11 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
   NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
   // Rows of `out` must not overlap (we write them).
   NERVE_CHECK(vc.ld >= N || M <= 1, op, ": argument 'out' has overlapping rows");
+  // Nor its batches (a zero batch stride would also race between threads).
+  NERVE_CHECK(out.ndim() != 3 || batch <= 1 || std::abs(vc.batch_stride) >= (M - 1) * vc.ld + N, op,
+              ": argument 'out' has overlapping batches (batch stride ", vc.batch_stride, " elements)");
+  check_no_overlap(out, "out", a, "a", op);
+  check_no_overlap(out, "out", b, "b", op);
   const T* pa = data_as<T>(const_cast<py::array&>(a), op, "a");
   const T* pb = data_as<T>(const_cast<py::array&>(b), op, "b");
   T* pc = data_as<T>(out, op, "out", true);

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include <pybind11/stl.h>
 
@@ -56,6 +57,19 @@ CrossEntropyArgs check_cross_entropy(const char* op, const py::array& logits, co
   return a;
 }
 
+// No output may share memory with another output or with any input.
+void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, const py::array*>> outs,
+                         const py::array& logits, const py::array& target, const std::optional<py::array>& weight,
+                         std::initializer_list<std::pair<const char*, const py::array*>> more_ins = {}) {
+  std::vector<std::pair<const char*, const py::array*>> ins = {{"logits", &logits}, {"target", &target}};
+  if (weight) ins.emplace_back("weight", &*weight);
+  ins.insert(ins.end(), more_ins.begin(), more_ins.end());
+  for (auto o = outs.begin(); o != outs.end(); ++o) {
+    for (auto& [name, in] : ins) check_no_overlap(*o->second, o->first, *in, name, op);
+    for (auto p = outs.begin(); p != o; ++p) check_no_overlap(*o->second, o->first, *p->second, p->first, op);
+  }
+}
+
 template <class T>
 const T* weight_ptr(const std::optional<py::array>& weight, const char* op) {
   return weight ? data_as<T>(const_cast<py::array&>(*weight), op, "weight") : nullptr;
@@ -80,6 +94,7 @@ void cross_entropy_forward(py::array loss, py::array lse, const py::array& logit
                                {{"loss", &loss}});
   check_shape(lse, op, "lse", {a.N}, {"N"});
   check_contiguous(lse, op, "lse");
+  check_outputs_apart(op, {{"loss", &loss}, {"lse", &lse}}, logits, target, weight);
   if (is_dtype<double>(logits)) return forward_typed<double>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
   forward_typed<float>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
 }
@@ -110,6 +125,7 @@ void cross_entropy_backward(py::array grad_logits, const py::array& grad_loss, c
               dtype_str(logits), ", got ", dtype_str(grad_logits));
   check_shape(grad_logits, op, "grad_logits", {a.N, a.C}, {"N", "C"});
   check_contiguous(grad_logits, op, "grad_logits");
+  check_outputs_apart(op, {{"grad_logits", &grad_logits}}, logits, target, weight, {{"grad_loss", &grad_loss}, {"lse", &lse}});
   if (is_dtype<double>(logits))
     return backward_typed<double>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);
   backward_typed<float>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);

@@ -40,6 +40,12 @@ std::vector<T*> pointers(const char* op, const std::vector<Arg>& args) {
     check_contiguous(arr, op, a.name);
     ptrs.push_back(data_as<T>(arr, op, a.name, a.writes));
   }
+  // Every state is read and written in one pass: two arguments sharing
+  // memory would give a silently wrong update.
+  for (size_t i = 0; i < args.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (!args[i].obj.is_none() && !args[j].obj.is_none())
+        check_no_overlap(as_array(args[i].obj), args[i].name, as_array(args[j].obj), args[j].name, op);
   return ptrs;
 }
 
