@@ -5,6 +5,7 @@
 // u = sqrt(2/pi) (x + 0.044715 x^3).
 #include "cpu/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/parallel.h"
@@ -27,14 +28,19 @@ void for_each(int64_t n, F&& f) {
 
 }  // namespace
 
+// gelu(+inf) = +inf and gelu(-inf) = 0 (the formulas would give -inf * 0 = NaN).
 template <class T>
 void gelu_forward(T* out, const T* x, int64_t n, GeluMode mode) {
   if (mode == GeluMode::exact) {
-    for_each(n, [&](int64_t i) { out[i] = x[i] * T(0.5) * (T(1) + std::erf(x[i] * T(kInvSqrt2))); });
+    for_each(n, [&](int64_t i) {
+      const T v = x[i];
+      out[i] = std::isinf(v) ? std::max(v, T(0)) : v * T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
+    });
   } else {
     for_each(n, [&](int64_t i) {
       const T v = x[i];
-      out[i] = T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kTanhCoef) * v * v * v)));
+      out[i] = std::isinf(v) ? std::max(v, T(0))
+                             : T(0.5) * v * (T(1) + std::tanh(T(kSqrt2OverPi) * (v + T(kTanhCoef) * v * v * v)));
     });
   }
 }
@@ -44,6 +50,10 @@ void gelu_backward(T* grad_x, const T* grad, const T* x, int64_t n, GeluMode mod
   if (mode == GeluMode::exact) {
     for_each(n, [&](int64_t i) {
       const T v = x[i];
+      if (std::isinf(v)) {  // v * pdf would be inf * 0
+        grad_x[i] = v > 0 ? grad[i] : T(0);
+        return;
+      }
       const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
       const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
       grad_x[i] = grad[i] * (cdf + v * pdf);
@@ -51,6 +61,12 @@ void gelu_backward(T* grad_x, const T* grad, const T* x, int64_t n, GeluMode mod
   } else {
     for_each(n, [&](int64_t i) {
       const T v = x[i];
+      // Beyond |v| = 20, tanh(u) is +-1 exactly (float and double) and the
+      // derivative is exactly 1 or 0; the formula would overflow v^3 into inf * 0.
+      if (std::abs(v) > T(20)) {
+        grad_x[i] = v > 0 ? grad[i] : T(0);
+        return;
+      }
       const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kTanhCoef) * v * v * v));
       const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kTanhCoef) * v * v);
       grad_x[i] = grad[i] * (T(0.5) * (T(1) + t) + T(0.5) * v * (T(1) - t * t) * du);
