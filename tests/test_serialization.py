@@ -133,3 +133,28 @@ def test_failed_save_keeps_old_file(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert nerve.load(path)["version"] == "old"
     assert os.listdir(tmp_path) == ["ck.npz"]  # the temporary file was removed
+
+
+def test_process_killed_mid_save_keeps_old_file(tmp_path):
+    """A process killed (SIGKILL: no cleanup runs) after writing the temporary
+    file but before the rename leaves the old checkpoint whole and loadable."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    path = tmp_path / "ck.npz"
+    nerve.save({"version": "old", "w": nerve.ones(1000)}, path)
+    script = textwrap.dedent(f"""
+        import os, signal
+        import nerve
+        os.replace = lambda src, dst: os.kill(os.getpid(), signal.SIGKILL)
+        nerve.save({{"version": "new", "w": nerve.zeros(1000)}}, {str(path)!r})
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name != "ck.npz")
+    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")  # the new data never replaced the old file
+    ck = nerve.load(path)
+    assert ck["version"] == "old"
+    np.testing.assert_array_equal(ck["w"].numpy(), np.ones(1000, np.float32))

@@ -13,7 +13,7 @@ set_isa = _C.set_isa
 
 def gelu(x, approximate="none"):
     """GELU of a float32/float64 array (exact erf form, or approximate='tanh')."""
-    x = np.ascontiguousarray(x)
+    x = np.asarray(x, order="C")
     out = np.empty_like(x)
     _C.gelu_forward(out, x, approximate)
     return out

@@ -56,7 +56,7 @@ def _unit_stride(x):
 def _float_contiguous(x):
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32)
-    return np.ascontiguousarray(x)
+    return np.asarray(x, order="C")  # not ascontiguousarray: it turns a 0-d array into shape (1,)
 
 
 def sigmoid(x):
@@ -75,7 +75,7 @@ def gelu_forward(x, approximate="none"):
 
 def gelu_backward(grad, x, approximate="none"):
     x = _float_contiguous(x)
-    grad = np.ascontiguousarray(grad, dtype=x.dtype)
+    grad = np.asarray(grad, dtype=x.dtype, order="C")
     out = np.empty_like(x)
     _C.gelu_backward(out, grad, x, approximate)
     return out
@@ -87,8 +87,8 @@ def gelu_backward(grad, x, approximate="none"):
 # parameter's dtype); the gradient is made contiguous in that dtype here, and
 # a non-contiguous parameter is updated through a contiguous copy.
 def _optim_call(kernel, param, states, grad, **options):
-    grad = np.ascontiguousarray(grad, dtype=param.dtype)
-    work = param if param.flags.c_contiguous else np.ascontiguousarray(param)
+    grad = np.asarray(grad, dtype=param.dtype, order="C")  # keeps a 0-d parameter's shape
+    work = param if param.flags.c_contiguous else np.asarray(param, order="C")
     kernel(work, *states, grad, **options)
     if work is not param:
         param[...] = work

@@ -101,11 +101,16 @@ class Softplus(Function):
         return g * backend.of(x).xp.where(bx > threshold, 1, backend.of(x).sigmoid(bx)), None, None
 
 
+def _max_or_zero(x, dim):
+    """The shift for a stable softmax: the max along dim (an empty dim has none)."""
+    return x.max(axis=dim, keepdims=True) if x.shape[dim] else 0
+
+
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         xp = backend.of(x).xp
-        e = xp.exp(x - x.max(axis=dim, keepdims=True))
+        e = xp.exp(x - _max_or_zero(x, dim))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
         ctx.dim = dim
@@ -121,7 +126,7 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         xp = backend.of(x).xp
-        shifted = x - x.max(axis=dim, keepdims=True)
+        shifted = x - _max_or_zero(x, dim)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
