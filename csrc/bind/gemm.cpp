@@ -21,12 +21,13 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
   const int64_t Kb = trans_b ? vb.cols : vb.rows, N = trans_b ? vb.rows : vb.cols;
   NERVE_CHECK(K == Kb, op, ": argument 'b' expected ", (trans_b ? "shape (N, K=" : "shape (K="), K,
               trans_b ? ")" : ", N)", " to match a's K=", K, ", got ", shape_str(b));
-  const int64_t batch = std::max({va.batch, vb.batch, vc.batch});
+  // A 2-D operand counts as batch 1 and is shared; the batch comes from a 3-D one.
+  const int64_t batch = a.ndim() == 3 ? va.batch : b.ndim() == 3 ? vb.batch : vc.batch;
+  NERVE_CHECK(va.batch == batch || a.ndim() == 2, op, ": argument 'a' has batch ", va.batch, ", expected ", batch);
+  NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
   NERVE_CHECK(vc.rows == M && vc.cols == N && vc.batch == batch, op, ": argument 'out' expected shape ",
               batch > 1 || out.ndim() == 3 ? concat("(", batch, ", ", M, ", ", N, ")") : concat("(", M, ", ", N, ")"),
               ", got ", shape_str(out));
-  NERVE_CHECK(va.batch == batch || a.ndim() == 2, op, ": argument 'a' has batch ", va.batch, ", expected ", batch);
-  NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
   // Rows of `out` must not overlap (we write them).
   NERVE_CHECK(vc.ld >= N || M <= 1, op, ": argument 'out' has overlapping rows");
   const T* pa = data_as<T>(const_cast<py::array&>(a), op, "a");
