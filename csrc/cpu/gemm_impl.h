@@ -48,6 +48,8 @@
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
 #endif
 
 #include "common/denormal.h"
@@ -292,6 +294,42 @@ KernelFn<T> pick_kernel(int rows, int nv) {
 // ------------------------------------------------------------ packing
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+#if defined(__SSE2__)
+// 4x4 (float) / 2x2 (double) register transposes: d[k * ld + i] = s[i * ls + k].
+inline void transpose_block(const float* s, int64_t ls, float* d, int64_t ld) {
+  __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + ls), r2 = _mm_loadu_ps(s + 2 * ls), r3 = _mm_loadu_ps(s + 3 * ls);
+  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+  _mm_storeu_ps(d, r0);
+  _mm_storeu_ps(d + ld, r1);
+  _mm_storeu_ps(d + 2 * ld, r2);
+  _mm_storeu_ps(d + 3 * ld, r3);
+}
+inline void transpose_block(const double* s, int64_t ls, double* d, int64_t ld) {
+  const __m128d r0 = _mm_loadu_pd(s), r1 = _mm_loadu_pd(s + ls);
+  _mm_storeu_pd(d, _mm_unpacklo_pd(r0, r1));
+  _mm_storeu_pd(d + ld, _mm_unpackhi_pd(r0, r1));
+}
+#endif
+
+// dst[k * ldd + i] = src[i * lds + k] for i < rows, k < cols: packing a matrix
+// whose rows run along k. Register transposes, since a scalar copy with strided
+// stores cost ~1.5 cycles per element (15% of a 128x512x2048 product with op(B) = B^T).
+template <class T>
+void transpose_copy(const T* src, int64_t lds, int rows, int64_t cols, T* __restrict dst, int64_t ldd) {
+  int i = 0;
+#if defined(__SSE2__)
+  constexpr int TW = 16 / sizeof(T);
+  for (; i + TW <= rows; i += TW) {
+    int64_t k = 0;
+    for (; k + TW <= cols; k += TW) transpose_block(src + i * lds + k, lds, dst + k * ldd + i, ldd);
+    for (; k < cols; ++k)
+      for (int ii = i; ii < i + TW; ++ii) dst[k * ldd + ii] = src[ii * lds + k];
+  }
+#endif
+  for (; i < rows; ++i)
+    for (int64_t k = 0; k < cols; ++k) dst[k * ldd + i] = src[i * lds + k];
+}
+
 // op(A)[0:mc, 0:kc] -> slivers of MR rows (the last one padded to MR_STEP rows
 // with zeros), each k-major. op(A)[i, k] = trans ? A[k*lda + i] : A[i*lda + k].
 template <class T>
@@ -305,16 +343,12 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t mc, int64_t kc, T* __re
         const T* src = A + k * lda + i0;
         T* dst = ap + k * rows;
         for (int i = 0; i < mr; ++i) dst[i] = src[i];
-        for (int i = mr; i < rows; ++i) dst[i] = T(0);
       }
     } else {
-      for (int i = 0; i < mr; ++i) {
-        const T* src = A + (i0 + i) * lda;
-        for (int64_t k = 0; k < kc; ++k) ap[k * rows + i] = src[k];
-      }
-      for (int i = mr; i < rows; ++i)
-        for (int64_t k = 0; k < kc; ++k) ap[k * rows + i] = T(0);
+      transpose_copy(A + i0 * lda, lda, mr, kc, ap, rows);
     }
+    for (int64_t k = 0; k < kc; ++k)
+      for (int i = mr; i < rows; ++i) ap[k * rows + i] = T(0);
     ap += rows * kc;
   }
 }
@@ -347,12 +381,9 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t kc, int64_t nc, T* __re
   for (int64_t j0 = 0; j0 < nc; j0 += NR) {
     const int nr = static_cast<int>(std::min<int64_t>(NR, nc - j0));
     const int cols = nr > W ? NR : W;
-    for (int j = 0; j < nr; ++j) {
-      const T* src = B + (j0 + j) * ldb;
-      for (int64_t k = 0; k < kc; ++k) bp[k * cols + j] = src[k];
-    }
-    for (int j = nr; j < cols; ++j)
-      for (int64_t k = 0; k < kc; ++k) bp[k * cols + j] = T(0);
+    transpose_copy(B + j0 * ldb, ldb, nr, kc, bp, cols);
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = nr; j < cols; ++j) bp[k * cols + j] = T(0);
     bp += cols * kc;
   }
 }
