@@ -40,11 +40,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <limits>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -520,42 +521,77 @@ void gemm_serial(const Problem<T>& p) {
 }
 
 // ------------------------------------------------------------ threading
-// Below this many flops per thread a second thread costs more than it saves
-// (measured on 2 vCPUs: see BLOCKING NOTES).
-constexpr int64_t kGemmFlopsPerThread = int64_t{1} << 21;
+// Below this many flops per thread a second thread costs more than it saves:
+// waking a pooled OpenMP thread costs ~5-50 us, so each thread gets >= ~80 us
+// of work (measurements in BLOCKING NOTES).
+constexpr int64_t kGemmFlopsPerThread = int64_t{1} << 23;
 
 int gemm_threads(int64_t flops) { return omp_in_parallel() ? 1 : nerve::threads_for(flops, kGemmFlopsPerThread); }
 
-// One GEMM on nt threads: a tm x tn grid of whole micro-tiles per thread.
+// fn(u) for u in [0, count) on nt threads, each taking the next unit when done.
+// On 2 shared vCPUs the OS may deschedule one OpenMP thread for a whole time
+// slice (milliseconds): the join then waits far longer than the work took, and
+// 2 threads ran a 0.3 ms product 25x slower than 1. When the first thread to
+// finish waited more than twice its own work time, GEMMs run on one thread for
+// a back-off window (20 ms, doubling while it keeps happening, up to 1 s); on an
+// idle machine this never fires.
+std::atomic<int64_t> g_serial_until{0};  // steady_clock ns
+std::atomic<int64_t> g_backoff{0};       // ns, 0 after a clean parallel call
+
+template <class F>
+void run_units(int nt, int64_t count, const F& fn) {
+  using clock = std::chrono::steady_clock;
+  auto ns = [](clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  };
+  nt = static_cast<int>(std::min<int64_t>(nt, count));
+  const clock::time_point start = clock::now();
+  if (nt > 1 && ns(start) < g_serial_until.load(std::memory_order_relaxed)) nt = 1;
+  if (nt <= 1) {
+    nerve::DenormalGuard ftz;
+    for (int64_t u = 0; u < count; ++u) fn(u);
+    return;
+  }
+  clock::time_point first_done = clock::time_point::max();
+#pragma omp parallel num_threads(nt)
+  {
+    nerve::DenormalGuard ftz;
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t u = 0; u < count; ++u) fn(u);
+    const clock::time_point done = clock::now();
+#pragma omp critical(nerve_gemm_join)
+    first_done = std::min(first_done, done);
+  }
+  const clock::time_point end = clock::now();
+  if (end - first_done > 2 * (first_done - start)) {
+    const int64_t backoff = std::clamp<int64_t>(2 * g_backoff.load(std::memory_order_relaxed), 20'000'000, 1'000'000'000);
+    g_backoff.store(backoff, std::memory_order_relaxed);
+    g_serial_until.store(ns(end) + backoff, std::memory_order_relaxed);
+  } else {
+    g_backoff.store(0, std::memory_order_relaxed);
+  }
+}
+
+// One GEMM on nt threads. C is cut into at least 2 * nt units of whole
+// micro-tiles (halving the longer side first, which keeps the repacking of A
+// across column units and of B across row units smallest), taken dynamically.
 template <class T>
 void gemm_grid(const Problem<T>& p, int nt) {
   constexpr int MR = Simd<T>::MR, NR = Simd<T>::NV * Simd<T>::W;
   const int64_t mt = (p.M + MR - 1) / MR, ntl = (p.N + NR - 1) / NR;
-  nt = static_cast<int>(std::min<int64_t>(nt, mt * ntl));
-  if (nt <= 1) {
-    nerve::DenormalGuard ftz;
-    return gemm_serial(p);
+  int64_t um = mt, un = ntl;  // micro-tiles per unit
+  auto units = [&] { return ((mt + um - 1) / um) * ((ntl + un - 1) / un); };
+  while (nt > 1 && units() < 2 * nt && (um > 1 || un > 1)) {
+    if (un > 1 && (un * NR >= um * MR || um == 1))
+      un = (un + 1) / 2;
+    else
+      um = (um + 1) / 2;
   }
-  // Largest per-thread tile count decides the time; ties duplicate the packing
-  // of the smaller operand (splitting N repacks A in every thread).
-  int tm = 1;
-  double best = std::numeric_limits<double>::max();
-  for (int m = 1; m <= nt; ++m) {
-    if (nt % m) continue;
-    const int n = nt / m;
-    double cost = static_cast<double>((mt + m - 1) / m) * ((ntl + n - 1) / n);
-    cost += 1e-3 * (n > 1 ? static_cast<double>(p.M) / (p.M + p.N) : static_cast<double>(p.N) / (p.M + p.N));
-    if (cost < best) best = cost, tm = m;
-  }
-  const int tn = nt / tm;
-#pragma omp parallel num_threads(nt)
-  {
-    nerve::DenormalGuard ftz;
-    const int t = omp_get_thread_num(), ti = t / tn, tj = t % tn;
-    const int64_t m0 = mt * ti / tm * MR, m1 = std::min(p.M, mt * (ti + 1) / tm * MR);
-    const int64_t n0 = ntl * tj / tn * NR, n1 = std::min(p.N, ntl * (tj + 1) / tn * NR);
-    if (m0 < m1 && n0 < n1) gemm_serial(p.sub(m0, m1 - m0, n0, n1 - n0));
-  }
+  const int64_t gn = (ntl + un - 1) / un;
+  run_units(nt, units(), [&](int64_t u) {
+    const int64_t m0 = u / gn * um * MR, n0 = u % gn * un * NR;
+    gemm_serial(p.sub(m0, std::min(p.M - m0, um * MR), n0, std::min(p.N - n0, un * NR)));
+  });
 }
 
 template <class T>
@@ -574,15 +610,7 @@ void gemm_batched_isa(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int
     return q;
   };
   // Whole matrices per thread when that balances; otherwise each matrix is split.
-  if (nt > 1 && (batch % nt == 0 || batch >= 4 * nt)) {
-#pragma omp parallel num_threads(nt)
-    {
-      nerve::DenormalGuard ftz;
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < batch; ++b) gemm_serial(item(b));
-    }
-    return;
-  }
+  if (nt > 1 && (batch % nt == 0 || batch >= 2 * nt)) return run_units(nt, batch, [&](int64_t b) { gemm_serial(item(b)); });
   const int nt_one = gemm_threads(flops);
   for (int64_t b = 0; b < batch; ++b) gemm_grid(item(b), nt_one);
 }
