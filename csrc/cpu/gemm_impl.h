@@ -233,6 +233,12 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
   for (int i = 0; i < R; ++i)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = S::zero();
+  // Start pulling this tile of C toward L1 while the FMAs run.
+  for (int i = 0; i < t.mr; ++i) {
+    __builtin_prefetch(t.c + i * t.ldc, 1);
+    __builtin_prefetch(t.c + i * t.ldc + t.nr - 1, 1);
+  }
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
     V bv[NV];
 #pragma GCC unroll 4
