@@ -412,7 +412,7 @@ const Blocking& blocking() {
     const long l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10, 16 << 10, 64 << 10);
     const long l2 = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10, 128 << 10, 4 << 20);
     Blocking r;
-    r.kc = std::max<int64_t>(64, l1 / 2 / (MR * sizeof(T)) / 8 * 8);
+    r.kc = std::max<int64_t>(64, l1 * 15 / 16 / (MR * sizeof(T)) / 8 * 8);
     r.nc = std::max<int64_t>(NR, l2 / 2 / (r.kc * sizeof(T)) / NR * NR);
     r.mc = 64 * MR;
     return r;
