@@ -9,7 +9,7 @@ any extra columns (e.g. ``torch``, ``% peak``) which the table prints as well.
   ``repeat`` rounds, each round long enough to be measured (the machine may be
   shared, so contenders are timed round by round rather than one after another).
 - ``set_threads(n)``: the thread count of nerve, NumPy's OpenBLAS and PyTorch.
-- ``print_table(rows, unit)``, ``machine_info()``, ``save(suite, rows, unit, info)``.
+- ``print_table(rows, unit)``, ``machine_info()``, ``save(suite, rows, unit, info, notes, tag, command)``.
 """
 import ctypes
 import datetime
@@ -32,24 +32,29 @@ except ImportError:  # PyTorch is optional: its column is left out
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def time_many(fns, repeat=7, min_time=0.02, warmup=2):
-    """Median seconds per call of each callable in ``fns`` (a dict name -> fn)."""
+def time_many(fns, repeat=7, min_time=0.02, warmup=2, clock=time.perf_counter):
+    """Median seconds per call of each callable in ``fns`` (a dict name -> fn).
+
+    ``clock=time.thread_time`` counts only the CPU time of the calling thread:
+    immune to other jobs on a shared machine, but valid only for single-threaded
+    work that runs on the calling thread.
+    """
     loops = {}
     for name, fn in fns.items():
         for _ in range(warmup):
             fn()
-        t0 = time.perf_counter()
+        t0 = clock()
         fn()
-        once = max(time.perf_counter() - t0, 1e-7)
+        once = max(clock() - t0, 1e-7)
         loops[name] = max(1, int(min_time / once))
     samples = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
             n = loops[name]
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(n):
                 fn()
-            samples[name].append((time.perf_counter() - t0) / n)
+            samples[name].append((clock() - t0) / n)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 
@@ -91,6 +96,7 @@ def machine_info():
         "numpy": np.__version__,
         "torch": torch.__version__ if torch is not None else None,
         "nerve": nerve.__version__,
+        "load average (1 min)": round(os.getloadavg()[0], 2),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -124,14 +130,16 @@ def print_table(rows, unit):
     print("\n".join(table_lines(rows, unit)), flush=True)
 
 
-def save(suite, rows, unit, info, notes=""):
-    """Write bench/results/<suite>-<date>.json and .md; returns the two paths."""
+def save(suite, rows, unit, info, notes="", tag="", command=""):
+    """Write bench/results/<suite>-<date>[-<tag>].json and .md; returns the two paths."""
     os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(RESULTS, f"{suite}-{datetime.date.today().isoformat()}")
+    stem = os.path.join(RESULTS, f"{suite}-{datetime.date.today().isoformat()}" + (f"-{tag}" if tag else ""))
     with open(stem + ".json", "w") as f:
-        json.dump({"suite": suite, "unit": unit, "machine": info, "rows": rows}, f, indent=1)
+        json.dump({"suite": suite, "unit": unit, "command": command, "machine": info, "rows": rows}, f, indent=1)
     with open(stem + ".md", "w") as f:
         f.write(f"# {suite} benchmark\n\n")
+        if command:
+            f.write(f"Command: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE {command}`\n\n")
         f.write("\n".join(f"- {k}: {v}" for k, v in info.items()) + "\n\n")
         if notes:
             f.write(notes.strip() + "\n\n")

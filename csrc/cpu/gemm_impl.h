@@ -1,21 +1,23 @@
 // The GEMM, compiled once per ISA: gemm.cpp (baseline flags), gemm_avx2.cpp and
 // gemm_avx512.cpp include this and expand NERVE_GEMM_DEFINE_ISA(<isa>); the
 // internals live in an anonymous namespace, so the copies never collide.
+// C = act(alpha * op(A) @ op(B) + beta * C + bias), row-major, any leading dims.
 //
 // Algorithm (Goto/BLIS, written for row-major C with SIMD along N):
-//   for i0 in M step MC:                      A panel (MC x KC)
+//   for i0 in M step MC:
 //     for k0 in K step KC:   pack op(A)[i0:, k0:] into slivers of MR rows,
-//                            k-major: Ap[k * MR + i]
+//                            k-major: Ap[k * MR + i]            (A panel MC x KC)
 //       for j0 in N step NC: pack op(B)[k0:, j0:] into slivers of NR columns,
 //                            k-major: Bp[k * NR + j]   (B block KC x NC, in L2)
 //         for each A sliver (MR x KC, stays in L1):
 //           for each B sliver (KC x NR, streamed from L2):
 //             micro-kernel: MR x NR accumulators in registers; per k, load
 //             NR/W vectors of B, broadcast MR values of A, MR*NR/W FMAs.
-// Transposed operands cost nothing extra: packing reads them either way.
-// The first K block applies beta (beta == 0 never reads C), later ones add;
-// the last applies alpha... (alpha is applied on every store) and the epilogue
-// (bias + activation) to the tile while it is in L1.
+// Transposed operands cost nothing extra: packing reads them either way (rows
+// that run along k go through 4x4 / 2x2 register transposes).
+// The first K block applies beta (beta == 0 never reads C, so NaN there is
+// ignored), later blocks add; alpha scales every store; the last K block applies
+// the epilogue (bias + activation) to the tile while it is in L1.
 //
 // Micro-tiles (R x NR, R = MR rows at most):
 //   avx512: float 12 x 32, double 12 x 16 (24 zmm accumulators of 32)
@@ -26,16 +28,35 @@
 // runs 12 + 12 + 8 rows with no wasted FMAs; B slivers narrower than NR use a
 // one-vector kernel, zero-padded. Only the final store of a partial tile goes
 // through a small buffer; the FMA loop is always SIMD.
-// Blocking: KC so an A sliver fills about half of L1, NC so the B block fills
-// about half of L2 (sizes from sysconf, defaults 32 KiB / 512 KiB); MC bounds
-// the A panel. See BLOCKING NOTES below for what was measured.
+// Blocking: KC so an A sliver fills ~15/16 of L1, NC so the B block fills half
+// of L2 (sysconf, defaults 32 KiB / 512 KiB), MC = 64 * MR; blocks are then
+// evened out (K = 1024 runs as 4 x 256, not 3 x 336 + 16). Here (Zen 4, 32 KiB
+// L1d, 1 MiB L2): float KC 640, NC 192; double KC 320, NC 192.
 //
-// Threads: a GEMM is cut into a tm x tn grid of sub-problems (whole micro-tiles,
-// the split that balances tiles and duplicates packing of the smaller operand),
-// each thread runs the serial algorithm on its own with its own thread_local
-// packing buffers: no barriers inside. Thread count comes from threads_for()
-// with kGemmFlopsPerThread, so small products stay on one thread. A batch is
-// split across threads by matrix when that balances.
+// Threads: C is cut into >= 2 * threads units of whole micro-tiles that threads
+// take dynamically, each running the serial algorithm with its own thread_local
+// packing buffers (no barriers inside a product). Thread count comes from
+// threads_for(flops, 2^23), so small products stay on one thread; a batch is
+// split by matrix when that balances. A join that waited much longer than the
+// work (a descheduled worker on a shared machine) backs off to one thread.
+//
+// BLOCKING NOTES: what was tried and measured (Zen 4 EPYC, 2 vCPUs, GCC 12,
+// single-thread CPU time, since other jobs shared the machine; fp32 peak
+// ~116 GFLOP/s per core from peak_gflops()):
+// - micro-kernel 12x32 runs at ~88-91% of peak in cache (2 loads, 12
+//   broadcasts, 24 FMAs per k, no spills); 6x64 was no faster (within the
+//   ~3% noise); unrolling k by 4 gave ~+2%; AVX2 6x16 runs as fast as AVX-512
+//   on Zen 4 (512-bit FMAs are double-pumped).
+// - KC 256..768 / NC 128..768 / MC 384..1536 were within noise for fp32;
+//   fp64 gained ~3% going from KC 168 to 320.
+// - reading B in place instead of packing it for small M was 1.5x slower
+//   (rows 16 KiB apart alias in L1/L2); packing B sliver by sliver (128 B per
+//   row) spent 38% of the time in the copy, packing row by row fixed it.
+// - scalar transposed packing cost ~15% on 128x512x2048 with op(B) = B^T;
+//   register transposes brought it level with the untransposed case.
+// - a static split of C between 2 threads ran 25x slower than 1 thread when
+//   the OS descheduled a worker (shared machine); dynamic units plus the
+//   back-off fixed it.
 #include <omp.h>
 #include <unistd.h>
 
@@ -528,8 +549,9 @@ void gemm_serial(const Problem<T>& p) {
 
 // ------------------------------------------------------------ threading
 // Below this many flops per thread a second thread costs more than it saves:
-// waking a pooled OpenMP thread costs ~5-50 us, so each thread gets >= ~80 us
-// of work (measurements in BLOCKING NOTES).
+// waking a pooled OpenMP thread takes ~5-50 us, so each thread gets >= ~80 us
+// of work (an estimate: the shared machine never idled long enough to measure
+// the crossover; 128^3 stays on one thread, 256^3 uses two).
 constexpr int64_t kGemmFlopsPerThread = int64_t{1} << 23;
 
 int gemm_threads(int64_t flops) { return omp_in_parallel() ? 1 : nerve::threads_for(flops, kGemmFlopsPerThread); }
