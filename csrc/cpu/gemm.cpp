@@ -3,7 +3,7 @@
 
 #include <omp.h>
 
-#include <chrono>
+#include <ctime>
 
 #include "common/cpu_features.h"
 #include "cpu/gemm_impl.h"
@@ -48,6 +48,9 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t, Epilogue<double>);
 
+// Each thread's flops over its own CPU time, summed: the rate the cores reach
+// when they run, unaffected by other jobs sharing the machine (wall time on a
+// busy 2-vCPU box read half the peak).
 double peak_gflops(bool float64, int threads) {
   auto probe = [&](int64_t iters) {
     switch (current_isa()) {
@@ -56,14 +59,20 @@ double peak_gflops(bool float64, int threads) {
       default: return generic::peak_flops(float64, iters);
     }
   };
-  probe(1 << 20);  // wake the core up to its boost clock
-  const int64_t iters = 20 << 20;
-  double flops = 0;
-  const auto t0 = std::chrono::steady_clock::now();
-#pragma omp parallel num_threads(threads) reduction(+ : flops)
-  flops += probe(iters);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return flops / s * 1e-9;
+  auto cpu_seconds = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  double gflops = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : gflops)
+  {
+    probe(1 << 20);  // wake the core up to its boost clock
+    const double t0 = cpu_seconds();
+    const double flops = probe(int64_t{20} << 20);
+    gflops += flops / (cpu_seconds() - t0) * 1e-9;
+  }
+  return gflops;
 }
 
 }  // namespace nerve::cpu

@@ -28,7 +28,8 @@ void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t 
                   int64_t stride_c, Epilogue<T> epilogue = {});
 
 // Measured FMA peak of this CPU in GFLOP/s for the current ISA, float32 or
-// float64, on `threads` threads (a register-only FMA loop, ~0.1 s).
+// float64, on `threads` threads (a register-only FMA loop, ~0.1 s of CPU time
+// per thread; each thread's rate over its own CPU time, summed).
 double peak_gflops(bool float64, int threads);
 
 }  // namespace nerve::cpu
