@@ -242,13 +242,19 @@ struct TileOut {
   Activation act;
 };
 
-// a: R x kc sliver, Ap[k * R + i]; b: kc rows of NV*W values, row k at b + k * ldb
-// (ldb = NV*W when packed, B's own row stride when read in place).
-template <class T, int R, int NV>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int64_t ldb, const TileOut<T>& t) {
+// a: op(A) element (i, k) at a[i * a_is + k * a_ks]; packed (DIRECT_A false) the
+// sliver is Ap[k * R + i] and the strides are constants. In place, rows past
+// t.mr read row t.mr - 1 (never past A; those rows are not stored).
+// b: kc rows of NV*W values, row k at b + k * ldb (ldb = NV*W when packed).
+template <class T, int R, int NV, bool DIRECT_A>
+void micro_kernel(int64_t kc, const T* __restrict a, int64_t a_is, int64_t a_ks, const T* __restrict b, int64_t ldb,
+                  const TileOut<T>& t) {
   using S = Simd<T>;
   using V = typename S::V;
   constexpr int W = S::W, NR = NV * S::W;
+  int64_t a_off[R];
+  for (int i = 0; i < R; ++i) a_off[i] = DIRECT_A ? std::min(i, t.mr - 1) * a_is : i;
+  const int64_t ks = DIRECT_A ? a_ks : R;
   V acc[R][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < R; ++i)
@@ -266,11 +272,11 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
     for (int v = 0; v < NV; ++v) bv[v] = S::load(b + v * W);
 #pragma GCC unroll 16
     for (int i = 0; i < R; ++i) {
-      const V ai = S::set1(a[i]);
+      const V ai = S::set1(a[a_off[i]]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) acc[i][v] = S::fma(ai, bv[v], acc[i][v]);
     }
-    a += R;
+    a += ks;
     b += ldb;
   }
   const V valpha = S::set1(t.alpha), vbeta = S::set1(t.beta);
@@ -308,15 +314,17 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, int6
 }
 
 template <class T>
-using KernelFn = void (*)(int64_t, const T*, const T*, int64_t, const TileOut<T>&);
+using KernelFn = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, const TileOut<T>&);
 
-// The kernel for an A sliver of `rows` (padded) rows and B sliver of `nv` vectors.
+// The kernel for an A sliver of `rows` (padded) rows and a B sliver of `nv` vectors.
 template <class T, int R = Simd<T>::MR_STEP>
-KernelFn<T> pick_kernel(int rows, int nv) {
+KernelFn<T> pick_kernel(int rows, int nv, bool direct_a) {
   if constexpr (R < Simd<T>::MR) {
-    if (rows > R) return pick_kernel<T, R + Simd<T>::MR_STEP>(rows, nv);
+    if (rows > R) return pick_kernel<T, R + Simd<T>::MR_STEP>(rows, nv, direct_a);
   }
-  return nv == Simd<T>::NV ? &micro_kernel<T, R, Simd<T>::NV> : &micro_kernel<T, R, 1>;
+  constexpr int NV = Simd<T>::NV;
+  if (direct_a) return nv == NV ? &micro_kernel<T, R, NV, true> : &micro_kernel<T, R, 1, true>;
+  return nv == NV ? &micro_kernel<T, R, NV, false> : &micro_kernel<T, R, 1, false>;
 }
 
 // ------------------------------------------------------------ packing
@@ -499,6 +507,10 @@ void scale_only(const Problem<T>& p) {
   }
 }
 
+// An operand this small is read in place: its rows stay in L1/L2 across the
+// product, so packing (a copy of it, ~35% of a 64^3 product) buys nothing.
+constexpr int64_t kDirectBytes = 64 << 10;
+
 template <class T>
 void gemm_serial(const Problem<T>& p) {
   if (p.M <= 0 || p.N <= 0) return;
@@ -512,24 +524,36 @@ void gemm_serial(const Problem<T>& p) {
     return round_up((n + parts - 1) / parts, unit);
   };
   const int64_t MC = balanced(p.M, bl.mc, MR), KC = balanced(p.K, bl.kc, 4), NC = balanced(p.N, bl.nc, NR);
-  T* ap = workspace<T>(0, MC * KC);
-  T* bp = workspace<T>(1, NC * KC);
+  const bool direct_a = p.M * p.K * static_cast<int64_t>(sizeof(T)) <= kDirectBytes;
+  const bool direct_b = !p.tb && p.K * p.N * static_cast<int64_t>(sizeof(T)) <= kDirectBytes;
+  const int64_t a_is = p.ta ? 1 : p.lda, a_ks = p.ta ? p.lda : 1;
+  T* ap = direct_a ? nullptr : workspace<T>(0, MC * KC);
+  T* bp = workspace<T>(1, (direct_b ? NR : NC) * KC);
   for (int64_t i0 = 0; i0 < p.M; i0 += MC) {
     const int64_t mc = std::min(MC, p.M - i0);
     for (int64_t k0 = 0; k0 < p.K; k0 += KC) {
       const int64_t kc = std::min(KC, p.K - k0);
       const bool first = k0 == 0, last = k0 + kc == p.K;
-      pack_a(p.ta, p.ta ? p.A + k0 * p.lda + i0 : p.A + i0 * p.lda + k0, p.lda, mc, kc, ap);
+      const T* a_src = p.A + (i0 * a_is + k0 * a_ks);
+      if (!direct_a) pack_a(p.ta, a_src, p.lda, mc, kc, ap);
       for (int64_t j0 = 0; j0 < p.N; j0 += NC) {
         const int64_t nc = std::min(NC, p.N - j0);
-        pack_b(p.tb, p.tb ? p.B + j0 * p.ldb + k0 : p.B + k0 * p.ldb + j0, p.ldb, kc, nc, bp);
+        const T* b_src = p.tb ? p.B + j0 * p.ldb + k0 : p.B + k0 * p.ldb + j0;
+        // In place, whole slivers are read from B and only a last partial one is
+        // packed (so no load runs past column N).
+        const int64_t packed_from = direct_b ? nc / NR * NR : 0;
+        if (packed_from < nc)
+          pack_b(p.tb, p.tb ? b_src + packed_from * p.ldb : b_src + packed_from, p.ldb, kc, nc - packed_from, bp);
         // Slivers before ir / jr are whole, so their packed offsets are ir*kc / jr*kc.
         for (int64_t ir = 0; ir < mc; ir += MR) {
           const int mr = static_cast<int>(std::min<int64_t>(MR, mc - ir));
-          const KernelFn<T> full_kernel = pick_kernel<T>(static_cast<int>(round_up(mr, STEP)), Simd<T>::NV);
+          const int rows = static_cast<int>(round_up(mr, STEP));
+          const T* a = direct_a ? a_src + ir * a_is : ap + ir * kc;
+          const KernelFn<T> full_kernel = pick_kernel<T>(rows, Simd<T>::NV, direct_a);
           for (int64_t jr = 0; jr < nc; jr += NR) {
             const int nr = static_cast<int>(std::min<int64_t>(NR, nc - jr));
             const int nv = nr > W ? Simd<T>::NV : 1;
+            const bool b_in_place = jr < packed_from;
             TileOut<T> t{p.C + (i0 + ir) * p.ldc + j0 + jr,
                          p.ldc,
                          mr,
@@ -538,8 +562,9 @@ void gemm_serial(const Problem<T>& p) {
                          first ? p.beta : T(1),
                          last && p.bias ? p.bias + j0 + jr : nullptr,
                          last ? p.act : Activation::none};
-            const KernelFn<T> kernel = nv == Simd<T>::NV ? full_kernel : pick_kernel<T>(static_cast<int>(round_up(mr, STEP)), nv);
-            kernel(kc, ap + ir * kc, bp + jr * kc, nv * W, t);
+            const KernelFn<T> kernel = nv == Simd<T>::NV ? full_kernel : pick_kernel<T>(rows, nv, direct_a);
+            kernel(kc, a, a_is, a_ks, b_in_place ? b_src + jr : bp + (jr - packed_from) * kc,
+                   b_in_place ? p.ldb : nv * W, t);
           }
         }
       }
