@@ -4,7 +4,8 @@ Cases: square sizes, DL shapes (M, K, N), transpose combos, a fused bias +
 activation epilogue and a batched (attention-like) product, in float32 and
 float64, on each thread count of ``--threads``. Every figure is also given as
 a percentage of the FMA peak that ``_C.peak_gflops`` measures on this machine,
-and multi-thread rows give ours over our own single-thread figure (``vs 1t``).
+and multi-thread rows give ours over ours on one thread timed in the same
+rounds (``vs 1t``), so both see the same machine load.
 """
 import time
 
@@ -17,7 +18,7 @@ UNIT = "GFLOP/s"
 NOTES = """Figures are GFLOP/s (2*M*N*K / median time); `% peak` is ours over the
 register-only FMA peak from `nerve._C.peak_gflops(dtype, threads)` (best of 3);
 `torch` is PyTorch's figure when it is installed; `vs 1t` is ours on this many
-threads over ours on one. Case names: dtype, threads, MxKxN, op(a)op(b)
+threads over ours on one thread, timed in the same interleaved rounds. Case names: dtype, threads, MxKxN, op(a)op(b)
 (N = as stored, T = transposed)."""
 
 SQUARES = [64, 128, 256, 512, 1024, 2048]
@@ -58,6 +59,15 @@ def _case(args, rng, dtype, m, k, n, ta=False, tb=False, epilogue=None, batch=No
             ACTIVATIONS[epilogue](ref)
 
     fns = {"numpy": numpy_ref, "ours": ours}
+    threads = _C.get_num_threads()
+    if threads > 1:  # ours on one thread, timed in the same rounds (same machine load)
+
+        def ours_1t():
+            _C.set_num_threads(1)
+            ours()
+            _C.set_num_threads(threads)
+
+        fns["ours 1t"] = ours_1t
     if harness.torch is not None:
         torch = harness.torch
         ta_, tb_, tout = torch.from_numpy(opa), torch.from_numpy(opb), torch.from_numpy(np.empty_like(out))
@@ -81,6 +91,8 @@ def _case(args, rng, dtype, m, k, n, ta=False, tb=False, epilogue=None, batch=No
     if "torch" in rate:
         row["torch"] = rate["torch"]
         row["ours/torch"] = rate["ours"] / rate["torch"]
+    if "ours 1t" in rate:
+        row["vs 1t"] = rate["ours"] / rate["ours 1t"]
     return row
 
 
@@ -97,7 +109,7 @@ def _cases(args):
 
 def run(args):
     rng = np.random.default_rng(0)
-    rows, single = [], {}
+    rows = []
     for threads in args.threads:
         harness.set_threads(threads)
         for dtype in (np.float32, np.float64):
@@ -107,13 +119,8 @@ def run(args):
             group = []
             for case in _cases(args):
                 row = _case(args, rng, dtype, **case)
-                key = (dname, row["case"])
                 row["case"] = f"{dname} t{threads} {row['case']}"
                 row["% peak"] = 100 * row["ours"] / peak
-                if threads == 1:
-                    single[key] = row["ours"]
-                elif key in single:
-                    row["vs 1t"] = row["ours"] / single[key]
                 group.append(row)
             harness.print_table(group, UNIT)
             rows += group
