@@ -9,16 +9,6 @@ from nerve import kernels as K
 
 MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-ISAS = [i for i in ("generic", "avx2", "avx512") if ["generic", "avx2", "avx512"].index(i)
-        <= ["generic", "avx2", "avx512"].index(_C.best_isa())]
-
-
-@pytest.fixture(params=ISAS)
-def isa(request):
-    before = _C.isa()
-    _C.set_isa(request.param)
-    yield request.param
-    _C.set_isa(before)
 
 
 # ------------------------------------------------------------------ reference

@@ -40,6 +40,32 @@ def _unit_stride(x):
     return np.ascontiguousarray(x)
 
 
+def _float_contiguous(x):
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    return np.ascontiguousarray(x)
+
+
+def sigmoid(x):
+    x = _float_contiguous(x)
+    out = np.empty_like(x)
+    _C.sigmoid_forward(out, x)
+    return out
+
+
+def gelu_forward(x, approximate="none"):
+    x = _float_contiguous(x)
+    out = np.empty_like(x)
+    _C.gelu_forward(out, x, approximate)
+    return out
+
+
+def gelu_backward(grad, x, approximate="none"):
+    x = _float_contiguous(x)
+    grad = np.ascontiguousarray(grad, dtype=x.dtype)
+    out = np.empty_like(x)
+    _C.gelu_backward(out, grad, x, approximate)
+    return out
 # ------------------------------------------------------------------ recurrent
 # One layer, one direction, whole sequence in nerve._C (see csrc/cpu/rnn.h).
 # x (T, B, I), h0/c0 (B, H), w_ih (G*H, I), w_hh (G*H, H), b_* (G*H) or None,
