@@ -6,3 +6,4 @@ from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
+from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
