@@ -101,7 +101,6 @@ inline T tanh_(T x) {
   return T(1) - T(2) / (T(1) + fast_exp(T(2) * x));
 }
 
-template <class T>
 inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
   return lengths == nullptr || t < lengths[b];
 }
@@ -110,84 +109,158 @@ inline bool active(const int64_t* lengths, int64_t b, int64_t t) {
 // only big batches split the rows across threads.
 constexpr int64_t kCellWork = 64;
 
+// The row kernels take each gate block as its own restrict pointer: with
+// offsets into one pointer (g[j], g[H + j], ...) GCC 12 does not vectorize.
+
+// lstm: x-projection gates in xi..xo become the activations i, f, g, o; cs gets c_t.
+template <class T>
+void lstm_row_forward(int64_t H, T* __restrict xi, T* __restrict xf, T* __restrict xg, T* __restrict xo,
+                      T* __restrict cs, const T* __restrict hi, const T* __restrict hf, const T* __restrict hg,
+                      const T* __restrict ho, const T* __restrict bias, T* __restrict c, T* __restrict h,
+                      T* __restrict y) {
+  const T *__restrict bi = bias, *__restrict bf = bias + H, *__restrict bg = bias + 2 * H, *__restrict bo = bias + 3 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = sigmoid(xi[j] + hi[j] + bi[j]);
+    const T f = sigmoid(xf[j] + hf[j] + bf[j]);
+    const T g = tanh_(xg[j] + hg[j] + bg[j]);
+    const T o = sigmoid(xo[j] + ho[j] + bo[j]);
+    const T cn = f * c[j] + i * g;
+    const T hn = o * tanh_(cn);
+    xi[j] = i;
+    xf[j] = f;
+    xg[j] = g;
+    xo[j] = o;
+    cs[j] = cn;
+    c[j] = cn;
+    h[j] = hn;
+    y[j] = hn;
+  }
+}
+
+// gru: xr, xz, xn become r, z, n and sn gets W_hn h + b_hn.
+template <class T>
+void gru_row_forward(int64_t H, T* __restrict xr, T* __restrict xz, T* __restrict xn, T* __restrict sn,
+                     const T* __restrict hr, const T* __restrict hz, const T* __restrict hn_raw,
+                     const T* __restrict bias, const T* __restrict b_hn, T* __restrict h, T* __restrict y) {
+  const T *__restrict br = bias, *__restrict bz = bias + H, *__restrict bn = bias + 2 * H;
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = sigmoid(xr[j] + hr[j] + br[j]);
+    const T z = sigmoid(xz[j] + hz[j] + bz[j]);
+    const T hn = hn_raw[j] + b_hn[j];
+    const T n = tanh_(xn[j] + bn[j] + r * hn);
+    const T hnew = (T(1) - z) * n + z * h[j];
+    xr[j] = r;
+    xz[j] = z;
+    xn[j] = n;
+    sn[j] = hn;
+    h[j] = hnew;
+    y[j] = hnew;
+  }
+}
+
+// rnn: xy holds the x projection of y_t and receives h_t.
+template <class T>
+void rnn_row_forward(int64_t H, bool relu, T* __restrict xy, const T* __restrict gh, const T* __restrict bias,
+                     T* __restrict h) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) {
+      const T pre = xy[j] + gh[j] + bias[j];
+      h[j] = xy[j] = pre > T(0) ? pre : T(0);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) h[j] = xy[j] = tanh_(xy[j] + gh[j] + bias[j]);
+  }
+}
+
 template <class T>
 void step_forward(const nerve::cpu::RnnStepForward<T>& s) {
   using nerve::cpu::RnnMode;
-  const int64_t H = s.H;
+  const int64_t H = s.H, GH = nerve::cpu::rnn_gates(s.mode) * H;
   nerve::parallel_for(s.B, s.B * H * kCellWork, [&](int64_t b0, int64_t b1) {
     nerve::DenormalGuard guard;
     for (int64_t b = b0; b < b1; ++b) {
-      T* __restrict g = s.gates + b * s.ld;
-      T* __restrict y = s.y + b * H;
-      T* __restrict h = s.h + b * H;
-      if (!active<T>(s.lengths, b, s.t)) {
-        std::fill(y, y + H, T(0));
-        if (s.mode == RnnMode::lstm) {  // keep the reserve defined: zero gates, carried cell state
-          std::fill(g, g + 4 * H, T(0));
-          std::copy(s.c + b * H, s.c + (b + 1) * H, g + 4 * H);
-        } else if (s.mode == RnnMode::gru) {
-          std::fill(g, g + 4 * H, T(0));
-        }
-        continue;
-      }
-      const T* __restrict gh = s.gh + b * nerve::cpu::rnn_gates(s.mode) * H;
-      const T* __restrict bs = s.bias;
+      T* g = s.gates + b * s.ld;
+      T* y = s.y + b * H;
+      T* h = s.h + b * H;
+      const T* gh = s.gh + b * GH;
+      const bool on = active(s.lengths, b, s.t);
+      if (!on) std::fill(y, y + H, T(0));
       switch (s.mode) {
-        case RnnMode::lstm: {
-          T* __restrict c = s.c + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const T i = sigmoid(g[j] + gh[j] + bs[j]);
-            const T f = sigmoid(g[H + j] + gh[H + j] + bs[H + j]);
-            const T gg = tanh_(g[2 * H + j] + gh[2 * H + j] + bs[2 * H + j]);
-            const T o = sigmoid(g[3 * H + j] + gh[3 * H + j] + bs[3 * H + j]);
-            const T cn = f * c[j] + i * gg;
-            const T hn = o * tanh_(cn);
-            g[j] = i;
-            g[H + j] = f;
-            g[2 * H + j] = gg;
-            g[3 * H + j] = o;
-            g[4 * H + j] = cn;
-            c[j] = cn;
-            h[j] = hn;
-            y[j] = hn;
+        case RnnMode::lstm:
+          if (on) {
+            lstm_row_forward(H, g, g + H, g + 2 * H, g + 3 * H, g + 4 * H, gh, gh + H, gh + 2 * H, gh + 3 * H,
+                             s.bias, s.c + b * H, h, y);
+          } else {  // keep the reserve defined: zero gates, the carried cell state
+            std::fill(g, g + 4 * H, T(0));
+            std::copy(s.c + b * H, s.c + (b + 1) * H, g + 4 * H);
           }
           break;
-        }
-        case RnnMode::gru: {
-          const T* __restrict bhn = s.b_hn;
-          for (int64_t j = 0; j < H; ++j) {
-            const T r = sigmoid(g[j] + gh[j] + bs[j]);
-            const T z = sigmoid(g[H + j] + gh[H + j] + bs[H + j]);
-            const T hn = gh[2 * H + j] + bhn[j];
-            const T n = tanh_(g[2 * H + j] + bs[2 * H + j] + r * hn);
-            const T hnew = (T(1) - z) * n + z * h[j];
-            g[j] = r;
-            g[H + j] = z;
-            g[2 * H + j] = n;
-            g[3 * H + j] = hn;
-            h[j] = hnew;
-            y[j] = hnew;
-          }
+        case RnnMode::gru:
+          if (on)
+            gru_row_forward(H, g, g + H, g + 2 * H, g + 3 * H, gh, gh + H, gh + 2 * H, s.bias, s.b_hn, h, y);
+          else
+            std::fill(g, g + 4 * H, T(0));
           break;
-        }
-        case RnnMode::rnn_tanh:  // g is y: the x projection in, h_t out
-          for (int64_t j = 0; j < H; ++j) {
-            const T hnew = tanh_(g[j] + gh[j] + bs[j]);
-            h[j] = hnew;
-            g[j] = hnew;
-          }
-          break;
-        case RnnMode::rnn_relu:
-          for (int64_t j = 0; j < H; ++j) {
-            const T pre = g[j] + gh[j] + bs[j];
-            const T hnew = pre > T(0) ? pre : T(0);
-            h[j] = hnew;
-            g[j] = hnew;
-          }
+        case RnnMode::rnn_tanh:
+        case RnnMode::rnn_relu:  // g is y
+          if (on) rnn_row_forward(H, s.mode == RnnMode::rnn_relu, g, gh, s.bias, h);
           break;
       }
     }
   });
+}
+
+// lstm backward of one row: dh, dc in (from later steps), dc out = dL/dc_{t-1}, dh out = 0.
+template <class T>
+void lstm_row_backward(int64_t H, const T* __restrict si, const T* __restrict sf, const T* __restrict sg,
+                       const T* __restrict so, const T* __restrict sc, const T* __restrict cp,
+                       const T* __restrict dy, T* __restrict dh, T* __restrict dc, T* __restrict di,
+                       T* __restrict df, T* __restrict dgg, T* __restrict dout) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = si[j], f = sf[j], g = sg[j], o = so[j];
+    const T dht = dy[j] + dh[j];
+    const T tc = tanh_(sc[j]);
+    const T dct = dc[j] + dht * o * (T(1) - tc * tc);
+    di[j] = dct * g * i * (T(1) - i);
+    df[j] = dct * cp[j] * f * (T(1) - f);
+    dgg[j] = dct * i * (T(1) - g * g);
+    dout[j] = dht * tc * o * (T(1) - o);
+    dc[j] = dct * f;
+    dh[j] = T(0);
+  }
+}
+
+// gru backward of one row: writes dr, dz, dn_h (= dn * r, for W_hn) and dn_i; dh out = dh_total * z.
+template <class T>
+void gru_row_backward(int64_t H, const T* __restrict sr, const T* __restrict sz, const T* __restrict sn,
+                      const T* __restrict shn, const T* __restrict hp, const T* __restrict dy, T* __restrict dh,
+                      T* __restrict dr, T* __restrict dz, T* __restrict dnh, T* __restrict dni) {
+  for (int64_t j = 0; j < H; ++j) {
+    const T r = sr[j], z = sz[j], n = sn[j];
+    const T dht = dy[j] + dh[j];
+    const T dn = dht * (T(1) - z) * (T(1) - n * n);
+    dr[j] = dn * shn[j] * r * (T(1) - r);
+    dz[j] = dht * (hp[j] - n) * z * (T(1) - z);
+    dnh[j] = dn * r;
+    dni[j] = dn;
+    dh[j] = dht * z;
+  }
+}
+
+template <class T>
+void rnn_row_backward(int64_t H, bool relu, const T* __restrict hy, const T* __restrict dy, T* __restrict dh,
+                      T* __restrict dg) {
+  if (relu) {
+    for (int64_t j = 0; j < H; ++j) {
+      dg[j] = hy[j] > T(0) ? dy[j] + dh[j] : T(0);
+      dh[j] = T(0);
+    }
+  } else {
+    for (int64_t j = 0; j < H; ++j) {
+      dg[j] = (dy[j] + dh[j]) * (T(1) - hy[j] * hy[j]);
+      dh[j] = T(0);
+    }
+  }
 }
 
 template <class T>
@@ -197,63 +270,27 @@ void step_backward(const nerve::cpu::RnnStepBackward<T>& s) {
   nerve::parallel_for(s.B, s.B * H * kCellWork, [&](int64_t b0, int64_t b1) {
     nerve::DenormalGuard guard;
     for (int64_t b = b0; b < b1; ++b) {
-      T* __restrict dg = s.dg + b * s.ld_dg;
-      T* __restrict dh = s.dh + b * H;
-      if (!active<T>(s.lengths, b, s.t)) {
+      T* dg = s.dg + b * s.ld_dg;
+      T* dh = s.dh + b * H;
+      const T* dy = s.dy + b * H;
+      const T* g = s.gates + b * s.ld;  // (null + 0 for rnn: unused)
+      if (!active(s.lengths, b, s.t)) {
         std::fill(dg, dg + s.ld_dg, T(0));
         continue;
       }
-      const T* __restrict dy = s.dy + b * H;
       switch (s.mode) {
-        case RnnMode::lstm: {
-          const T* __restrict g = s.gates + b * s.ld;
-          const T* __restrict cp = s.c_prev + b * s.ld_c_prev;
-          T* __restrict dc = s.dc + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const T i = g[j], f = g[H + j], gg = g[2 * H + j], o = g[3 * H + j], c = g[4 * H + j];
-            const T dht = dy[j] + dh[j];
-            const T tc = tanh_(c);
-            const T dct = dc[j] + dht * o * (T(1) - tc * tc);
-            dg[j] = dct * gg * i * (T(1) - i);
-            dg[H + j] = dct * cp[j] * f * (T(1) - f);
-            dg[2 * H + j] = dct * i * (T(1) - gg * gg);
-            dg[3 * H + j] = dht * tc * o * (T(1) - o);
-            dc[j] = dct * f;
-            dh[j] = T(0);
-          }
+        case RnnMode::lstm:
+          lstm_row_backward(H, g, g + H, g + 2 * H, g + 3 * H, g + 4 * H, s.c_prev + b * s.ld_c_prev, dy, dh,
+                            s.dc + b * H, dg, dg + H, dg + 2 * H, dg + 3 * H);
           break;
-        }
-        case RnnMode::gru: {
-          const T* __restrict g = s.gates + b * s.ld;
-          const T* __restrict hp = s.h_prev + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            const T r = g[j], z = g[H + j], n = g[2 * H + j], hn = g[3 * H + j];
-            const T dht = dy[j] + dh[j];
-            const T dn = dht * (T(1) - z) * (T(1) - n * n);
-            dg[j] = dn * hn * r * (T(1) - r);
-            dg[H + j] = dht * (hp[j] - n) * z * (T(1) - z);
-            dg[2 * H + j] = dn * r;  // d(W_hn h + b_hn)
-            dg[3 * H + j] = dn;      // d(W_in x + b_in)
-            dh[j] = dht * z;
-          }
+        case RnnMode::gru:
+          gru_row_backward(H, g, g + H, g + 2 * H, g + 3 * H, s.h_prev + b * H, dy, dh, dg, dg + H, dg + 2 * H,
+                           dg + 3 * H);
           break;
-        }
-        case RnnMode::rnn_tanh: {
-          const T* __restrict hy = s.y + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            dg[j] = (dy[j] + dh[j]) * (T(1) - hy[j] * hy[j]);
-            dh[j] = T(0);
-          }
+        case RnnMode::rnn_tanh:
+        case RnnMode::rnn_relu:
+          rnn_row_backward(H, s.mode == RnnMode::rnn_relu, s.y + b * H, dy, dh, dg);
           break;
-        }
-        case RnnMode::rnn_relu: {
-          const T* __restrict hy = s.y + b * H;
-          for (int64_t j = 0; j < H; ++j) {
-            dg[j] = hy[j] > T(0) ? dy[j] + dh[j] : T(0);
-            dh[j] = T(0);
-          }
-          break;
-        }
       }
     }
   });
