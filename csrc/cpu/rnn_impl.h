@@ -9,13 +9,20 @@
 // cell and hidden state and writes what backward needs back into the same
 // row. Backward reads that row once and writes the pre-activation gradients.
 //
-// exp: libm's exp does not vectorize, and the activations were ~40% of an
-// lstm step at B=32, H=256 with it. fast_exp below is branch-free (clamp,
-// Cody-Waite range reduction, Taylor polynomial, exponent bits built with
-// integer ops), so GCC vectorizes the whole cell loop with it; its relative
-// error is ~1 ulp (degree 7 for float, 13 for double). sigmoid and tanh are
-// built on it; tanh(x) = 1 - 2 / (1 + exp(2x)) has an absolute (not
-// relative) error of ~1 ulp of 1 near 0, which is what the gates need.
+// exp: libm's exp and tanh do not vectorize. fast_exp below is branch-free
+// (clamp, Cody-Waite range reduction, Taylor polynomial, exponent bits built
+// with integer ops), so GCC vectorizes whole cell loops with it, provided
+// (1) each gate block is its own restrict pointer (offsets into one pointer
+// kept GCC 12 from vectorizing) and (2) -fno-trapping-math (else the clamp's
+// compares count as control flow). Relative error ~1 ulp (degree 7 for
+// float, 13 for double). sigmoid and tanh are built on it; tanh(x) =
+// 1 - 2 / (1 + exp(2x)) has an absolute (not relative) error of ~1 ulp of 1
+// near 0, which is what the gates need.
+// Measured, one lstm step, B = 32, H = 256, float32, 1 thread (this Xeon):
+// libm 379 us, fast_exp not vectorized 190 us, vectorized AVX2 30 us,
+// AVX-512 17 us (gru: 180 / 107 / 19 / 12 us). The step's recurrent GEMM
+// (32 x 256 x 1024, 17 MFLOP) needs ~170 us even at 100 GFLOP/s, so the cell is
+// now a small part of a step.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
