@@ -1,1 +1,0 @@
-"""nerve benchmarks: ``python -m bench <suite> [--save]`` (see bench/run.py)."""
