@@ -7,7 +7,9 @@ Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench rnn --save``
 PyTorch the reference column is a NumPy step loop (forward only).
 """
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -18,7 +20,8 @@ import nerve  # noqa: E402
 
 UNIT = "ms"
 NOTES = """Median milliseconds per call (lower is better); `ours/ref` is ref time over ours
-(> 1: nerve is faster). Case: module, T x B x I -> H, threads, pass (fwd = forward under
+(> 1: nerve is faster). 1-thread rows are process CPU time (the machine is shared),
+others wall time. Case: module, T x B x I -> H, threads, pass (fwd = forward under
 no_grad, fwd+bwd = forward, sum of the outputs, backward). Both sides run the same
 weights, validated against each other first (outputs and all gradients).
 Command: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench rnn --save`."""
@@ -93,6 +96,26 @@ def _fns(ours, ref, x):
     return {"fwd": (ours_fwd, ref_fwd), "fwd+bwd": (ours_train, ref_train)}
 
 
+def time_cpu(fns, repeat):
+    """Median CPU seconds (this process, all threads) per call of each fn, interleaved
+    round by round. The machine this runs on is shared: wall time there measures
+    the neighbours, CPU time of a 1-thread run measures us. (harness.time_many
+    with a clock argument would replace this.)"""
+    for fn in fns.values():
+        fn()  # warm-up
+    samples = {name: [] for name in fns}
+    for _ in range(repeat):
+        for name, fn in fns.items():
+            n, t0 = 0, time.process_time()
+            while True:
+                fn()
+                n += 1
+                if time.process_time() - t0 > 0.05:
+                    break
+            samples[name].append((time.process_time() - t0) / n)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def run(args):
     if harness.torch is None:
         raise SystemExit("bench rnn: needs PyTorch for the reference (pip install torch)")
@@ -110,7 +133,9 @@ def run(args):
                 _validate(kind, ours, ref, x)
                 big = T * B * H * (I + H) > 1e9
                 for what, (fo, fr) in _fns(ours, ref, x).items():
-                    t = harness.time_many({"ours": fo, "torch": fr}, repeat=3 if big else args.repeat)
+                    fns = {"ours": fo, "torch": fr}
+                    t = time_cpu(fns, 3 if big else args.repeat) if threads == 1 else \
+                        harness.time_many(fns, repeat=3 if big else args.repeat)
                     group.append({"case": f"{name} {what}", "ref": "torch", "ref_value": 1e3 * t["torch"],
                                   "ours": 1e3 * t["ours"], "ratio": t["torch"] / t["ours"]})
                     harness.print_table(group[-1:], UNIT)

@@ -16,8 +16,8 @@
 //           for W_in): dG rows are r, z, n_h, n_i (4H), so the recurrent GEMM
 //           reads r, z, n_h contiguously and the input-side GEMMs run on
 //           [r, z] and [n_i] separately.
-// Workspaces: the gh rows (B, G*H) in forward, dG (T, B, G*H (+H for gru)) in
-// backward, allocated per call (uninitialized).
+// Workspaces: the gh rows (B, G*H) and W_hh^T in forward, dG (T, B, G*H
+// (+H for gru)) in backward, allocated per call (uninitialized).
 #include "cpu/rnn.h"
 
 #include <algorithm>
@@ -67,6 +67,16 @@ void column_sums(T* out, const T* a, int64_t rows, int64_t n, int64_t lda) {
   });
 }
 
+// out (cols, rows) = a (rows, cols)^T, in 32 x 32 tiles.
+template <class T>
+void transpose(T* out, const T* a, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 32;
+  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
+    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
+      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = a[i * cols + j];
+}
+
 }  // namespace
 
 template <class T>
@@ -95,9 +105,15 @@ void rnn_forward(RnnMode mode, T* y, T* h_n, T* c_n, T* reserve, const T* x, con
   T* gates = (lstm || gru) ? reserve : y;  // receives X W_ih^T, then the cell's output
   const int64_t ld = (lstm || gru) ? rnn_reserve_width(mode, H) : H;
   gemm<T>(false, true, steps * B, GH, I, T(1), x, I, w_ih, I, T(0), gates, ld);
-  std::unique_ptr<T[]> gh(new T[B * GH]);
+  // W_hh^T (H, G*H), transposed once: the per-step GEMM packs a row-major B
+  // with contiguous copies, 1.4-1.6x faster than packing W_hh transposed
+  // every step (measured at B = 32..64, H = 256..512, float32, with the
+  // packed Goto GEMM and with the first, simple one).
+  std::unique_ptr<T[]> gh(new T[B * GH + H * GH]);
+  T* w_hh_t = gh.get() + B * GH;
+  transpose(w_hh_t, w_hh, GH, H);
   for (int64_t t = 0; t < steps; ++t) {
-    gemm<T>(false, true, B, GH, H, T(1), h_n, H, w_hh, H, T(0), gh.get(), GH);
+    gemm<T>(false, false, B, GH, H, T(1), h_n, H, w_hh_t, GH, T(0), gh.get(), GH);
     RnnStepForward<T> s{mode, B, H, gates + t * B * ld, ld, gh.get(), bias.data(), bias.data() + GH,
                         h_n,  c_n, y + t * B * H, lengths, t};
     step_forward_isa(s);
