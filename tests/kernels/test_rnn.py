@@ -107,7 +107,8 @@ def check_forward(mode, a, lengths=None, rtol=1e-12, atol=1e-12):
 # ------------------------------------------------------------------ forward
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("T,B,I,H", [(3, 2, 3, 4), (1, 1, 1, 1), (7, 3, 17, 33), (2, 5, 7, 3), (0, 2, 3, 4)])
+@pytest.mark.parametrize("T,B,I,H", [(3, 2, 3, 4), (1, 1, 1, 1), (7, 3, 17, 33), (2, 5, 7, 3), (0, 2, 3, 4),
+                                     (2, 3, 0, 4)])
 def test_forward_matches_reference(mode, T, B, I, H):
     check_forward(mode, make(mode, T, B, I, H))
 
