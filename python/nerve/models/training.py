@@ -30,9 +30,11 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    schedule: str = "none"  # "cosine": CosineAnnealingLR from lr to 0 over the epochs
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    threads: int = None  # OpenMP threads for the kernels while training (None: leave as is)
     out: str = os.path.join("runs", "model.npz")
     plot: str = None
     progress: bool = True
@@ -66,6 +68,7 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
     model.to(config.device)
     criterion = nn.CrossEntropyLoss()
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.schedule == "cosine" else None
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers)
     history = {"loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": []}
     start = time.perf_counter()
@@ -90,6 +93,8 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{correct / n:.3f}",
                             samples_s=f"{seen / (time.perf_counter() - start):.0f}")
+        if scheduler is not None:
+            scheduler.step()
         test_loss, test_acc = evaluate(model, test_set, config, criterion)
         history["loss"].append(total_loss / n)
         history["train_accuracy"].append(correct / n)
