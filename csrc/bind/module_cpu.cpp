@@ -19,5 +19,6 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("n"));
   nerve::bind::bind_gemm(m);
   nerve::bind::bind_activation(m);
+  nerve::bind::bind_loss(m);
   nerve::bind::bind_optim(m);
 }

@@ -12,6 +12,8 @@ re-point a tensor at a new node without creating a cycle.
 """
 import threading
 
+import numpy as np
+
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
 
 _state = threading.local()
@@ -39,6 +41,11 @@ class set_grad_enabled:
 
 class _GradMode:
     mode = True
+
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # used as a bare decorator: @nerve.no_grad
 
     def __enter__(self):
         self.prev = is_grad_enabled()
@@ -80,11 +87,20 @@ class Context:
     """What one op application remembers for backward: the graph node."""
 
     def __init__(self, fn, inputs):
+        Tensor = _tensor_class()
         self.fn = fn
-        self.needs_input_grad = tuple(_requires_grad(x) for x in inputs)
         # next_nodes[i]: the node of input i, the leaf tensor itself, or None.
-        self.next_nodes = tuple(_edge(x) for x in inputs)
-        self._inputs_by_array = {id(x.data): x for x in inputs if _is_tensor(x)}
+        needs, nodes, shapes, self._inputs_by_array = [], [], [], {}
+        for x in inputs:
+            grad = isinstance(x, Tensor) and x.requires_grad
+            needs.append(grad)
+            nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
+            shapes.append((x.data.shape, x.data.dtype) if grad else None)
+            if isinstance(x, Tensor):
+                self._inputs_by_array[id(x.data)] = x
+        self.needs_input_grad = tuple(needs)
+        self.next_nodes = tuple(nodes)
+        self.input_meta = tuple(shapes)  # (shape, dtype) per input needing a gradient, to check what backward returns
         self._saved = None
         self._saved_versions = ()
         self._freed = False
@@ -125,19 +141,16 @@ class Context:
         self._freed = True
 
 
-def _is_tensor(x):
-    from nerve.tensor import Tensor
-    return isinstance(x, Tensor)
+_Tensor = None
 
 
-def _requires_grad(x):
-    return _is_tensor(x) and x.requires_grad
-
-
-def _edge(x):
-    if not _requires_grad(x):
-        return None
-    return x.grad_fn if x.grad_fn is not None else x
+def _tensor_class():
+    """nerve.tensor.Tensor, imported on first use (tensor.py imports this module)."""
+    global _Tensor
+    if _Tensor is None:
+        from nerve.tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
 
 
 class Function:
@@ -162,21 +175,30 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from nerve.tensor import Tensor
+        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
-        device = tensors[0].device if tensors else None
-        for t in tensors[1:]:
-            if t.device != device:
-                raise RuntimeError(f"{cls.name()}: expected all tensors on one device, got {device} and {t.device}")
+        if len(tensors) > 1:
+            kind = type(tensors[0].data)
+            for t in tensors[1:]:  # numpy arrays are all on the CPU; cupy arrays need a device check
+                if type(t.data) is not kind or kind is not np.ndarray and t.device != tensors[0].device:
+                    raise RuntimeError(f"{cls.name()}: expected all tensors on one device, got "
+                                       f"{tensors[0].device} and {t.device}")
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         ctx = Context(cls, args) if record else _NO_CONTEXT
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        out = cls.forward(ctx, *arrays, **kwargs)
+        with _ieee():
+            out = cls.forward(ctx, *arrays, **kwargs)
+        record = record and out.dtype.kind == "f"  # integer/bool results (casts, argmax...) carry no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
             result.grad_fn = ctx
             ctx._track_output(result)
         return result
+
+
+# Float ops give inf/nan as IEEE (and PyTorch) do, without NumPy's RuntimeWarnings.
+def _ieee():
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
 
 class _NoContext:
@@ -210,7 +232,7 @@ def backward(tensor, grad=None, retain_graph=False):
     if root is None:
         _accumulate(tensor, grad)
         return
-    with no_grad():
+    with no_grad(), _ieee():
         order = _topological_order(root)
         grads = {id(root): grad}
         for node in order:
@@ -226,9 +248,18 @@ def backward(tensor, grad=None, retain_graph=False):
                 in_grads = (in_grads,)
             if not retain_graph:
                 node.free()
-            for nxt, ig in zip(node.next_nodes, in_grads):
+            if any(n is not None for n in node.next_nodes[len(in_grads):]):
+                raise RuntimeError(f"{node.fn.name()}: backward returned {len(in_grads)} gradients, expected one "
+                                   f"per forward argument ({len(node.next_nodes)})")
+            for i, (nxt, ig) in enumerate(zip(node.next_nodes, in_grads)):
                 if nxt is None or ig is None:
                     continue
+                shape, dtype = node.input_meta[i]
+                if tuple(ig.shape) != shape:
+                    raise RuntimeError(f"{node.fn.name()}: backward returned a gradient of shape {tuple(ig.shape)} "
+                                       f"for argument {i}, expected {shape}")
+                if ig.dtype != dtype:  # a gradient has its tensor's dtype (x32 * y64 sends float64 back to x32)
+                    ig = ig.astype(dtype)
                 if isinstance(nxt, Tensor):
                     _accumulate(nxt, ig)
                 else:
@@ -266,3 +297,8 @@ def _accumulate(leaf, g):
         leaf.grad = Tensor._wrap(g.copy())
     else:
         leaf.grad.data = leaf.grad.data + g
+    # Post-accumulate hooks: a leaf may carry a list `_post_accumulate_grad_hooks` of fn(leaf), each called
+    # after a gradient is added to its .grad (once per graph edge into the leaf). DistributedDataParallel
+    # uses it to start a bucket's all-reduce as soon as the bucket's gradients are complete.
+    for hook in getattr(leaf, "_post_accumulate_grad_hooks", ()):
+        hook(leaf)

@@ -22,22 +22,35 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     Non-float dtypes and arrays with no unit stride fall back to a copy.
     """
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
-    a, b = _unit_stride(a), _unit_stride(b)
+        r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+        if out is not None:
+            out[...] = r
+            return out
+        return r
     m = a.shape[-1] if trans_a else a.shape[-2]
     n = b.shape[-2] if trans_b else b.shape[-1]
     if out is None:
         batch = a.shape[:-2] or b.shape[:-2]
         out = np.empty(batch + (m, n), dtype=a.dtype)
-    _C.gemm(out, a, b, trans_a, trans_b)
+    if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
+        out[...] = 0
+        return out
+    _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
     return out
 
 
 def _unit_stride(x):
-    s, item = x.strides, x.itemsize
-    if x.ndim >= 2 and (s[-1] == item or s[-2] == item) and all(v >= 0 for v in s):
+    """x itself when the GEMM binding can read it in place (unit stride along
+    rows or columns, the other stride at least a row/column long; strides of
+    length-1 dims do not matter), else a contiguous copy."""
+    item = x.itemsize
+    rows, cols = x.shape[-2:]
+    rs, cs = x.strides[-2:]
+    by_rows = (cs == item or cols <= 1) and rs >= max(cols, 1) * item and rs % item == 0
+    by_cols = (rs == item or rows <= 1) and cs >= max(rows, 1) * item and cs % item == 0
+    if (by_rows or by_cols) and all(s >= 0 and s % item == 0 for s in x.strides[:-2]):
         return x
-    return np.ascontiguousarray(x)
+    return x.copy(order="C")  # not ascontiguousarray: it keeps the odd strides of length-1 dims
 
 
 def _float_contiguous(x):
