@@ -81,7 +81,11 @@ def main(argv=None):
         from nerve.info import info
         info()
     elif args.command == "train":
-        _train(args)
+        try:
+            _train(args)
+        except BrokenPipeError:  # `nerve train mlp | head -1`: the reader left; no traceback
+            sys.stdout = open(os.devnull, "w")
+            return 1
     return 0
 
 
