@@ -1,0 +1,98 @@
+"""Cross-entropy benchmark: nerve's fused native kernel (forward, and forward
++ backward through nn.functional.cross_entropy with autograd) against a NumPy
+log-softmax + gather and against PyTorch CPU when importable, float32,
+reduction='mean', label_smoothing 0 and 0.1, on classifier/LM-head shapes.
+
+Validates every variant against a float64 NumPy reference first, warms up,
+then reports the median of `--repeat` runs and the ratio to nerve.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_loss.py [--repeat 7]
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import nerve
+from nerve import kernels as K
+from nerve.nn import functional as F
+
+try:
+    import torch
+    import torch.nn.functional as TF
+except ImportError:  # the PyTorch columns are left out
+    torch = None
+
+SHAPES = [(256, 10), (4096, 10), (1024, 1000), (8192, 1000), (512, 32000)]
+
+
+def median_time(fn, repeat, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def numpy_forward(x, t, eps):
+    m = x.max(axis=1, keepdims=True)
+    logp = x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
+    nll = -logp[np.arange(len(t)), t]
+    return ((1 - eps) * nll - eps / x.shape[1] * logp.sum(axis=1)).mean()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    rng = np.random.default_rng(0)
+    threads = nerve.kernels.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(threads)
+    print(f"threads={threads} isa={nerve.kernels.isa()} torch={torch.__version__ if torch else 'absent'}")
+    print(f"{'N x C':>13} {'eps':>4} | {'fwd nerve':>10} {'numpy':>9} {'torch':>9} | "
+          f"{'f+b nerve':>10} {'torch':>9} | torch/nerve fwd, f+b")
+    for N, C in SHAPES:
+        x = (rng.standard_normal((N, C)) * 3).astype(np.float32)
+        t = rng.integers(0, C, N)
+        for eps in (0.0, 0.1):
+            ref = numpy_forward(x.astype(np.float64), t, eps)
+            loss, _ = K.cross_entropy(x, t, label_smoothing=eps)
+            assert abs(loss.mean() - ref) < 1e-5 * abs(ref), (loss.mean(), ref)
+            xt, tt = nerve.tensor(x, requires_grad=True), nerve.tensor(t)
+
+            def nerve_fb():
+                xt.grad = None
+                F.cross_entropy(xt, tt, label_smoothing=eps).backward()
+
+            nerve_fb()
+            g = xt.grad.numpy()
+            fwd = median_time(lambda: K.cross_entropy(x, t, label_smoothing=eps), args.repeat)
+            fb = median_time(nerve_fb, args.repeat)
+            npy = median_time(lambda: numpy_forward(x, t, eps), args.repeat)
+            row = f"{N:>6} x {C:<5} {eps:>4} | {fwd * 1e3:>8.3f}ms {npy * 1e3:>7.3f}ms "
+            if torch is not None:
+                tx, ttt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(t)
+                TF.cross_entropy(tx, ttt, label_smoothing=eps).backward()
+                assert abs(TF.cross_entropy(tx, ttt, label_smoothing=eps).item() - ref) < 1e-5 * abs(ref)
+                assert np.allclose(tx.grad.numpy(), g, atol=1e-7, rtol=1e-4)
+
+                def torch_fb():
+                    tx.grad = None
+                    TF.cross_entropy(tx, ttt, label_smoothing=eps).backward()
+
+                with torch.no_grad():
+                    tfwd = median_time(lambda: TF.cross_entropy(tx, ttt, label_smoothing=eps), args.repeat)
+                tfb = median_time(torch_fb, args.repeat)
+                row += f"{tfwd * 1e3:>7.3f}ms | {fb * 1e3:>8.3f}ms {tfb * 1e3:>7.3f}ms | {tfwd / fwd:5.2f}x {tfb / fb:5.2f}x"
+            else:
+                row += f"{'-':>9} | {fb * 1e3:>8.3f}ms {'-':>9} |"
+            print(row)
+
+
+if __name__ == "__main__":
+    main()
