@@ -20,11 +20,12 @@
 // accumulate in float per block of 1024 logits, then in double, so a
 // 32000-class row in float32 matches float64 to ~1e-7.
 //
-// Measured (bench/bench_loss.py, float32, 2 shared vCPUs, see the report in
-// the header of that file): the first version called libm expf per element
-// and accumulated in double; it was 1.3-2.3x slower than numpy's SVML exp on
-// (1024..8192, 1000) and (512, 32000). The polynomial exp under `omp simd`
-// replaced it.
+// Measured (bench/bench_loss.py, float32, one thread; more in its header):
+// the first version called libm expf per element and accumulated in double:
+// 16 ms for a (1024, 1000) forward on every ISA, slower than numpy's SIMD exp
+// (1.3 ms for the log-sum-exp alone). The vector polynomial exp in
+// loss_impl.h: 0.43 ms AVX-512, 0.58 ms AVX2, 2.7 ms generic; PyTorch 2.13
+// CPU takes 0.62 ms for the same forward.
 #include "cpu/loss.h"
 
 #include "common/cpu_features.h"
