@@ -12,3 +12,4 @@ from nerve.nn.loss import (
 )
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
+from nerve.nn import parallel
