@@ -291,9 +291,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _reduce(loss, reduction)
     target = _class_target(op, input, target, ignore_index)
     x, t = (input.unsqueeze(0), target.reshape(1)) if unbatched else (input, target)
-    loss = L.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing))
-    loss = loss.reshape(()) if unbatched else loss
-    return _reduce(loss, reduction, _weighted_count(target, weight, ignore_index) if reduction == "mean" else None)
+    loss = L.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing), reduction)
+    return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
