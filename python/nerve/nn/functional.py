@@ -127,7 +127,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     mask = D.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
-    return D.Dropout.apply(input, Tensor._wrap(mask))
+    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    return input.copy_(out) if inplace else out
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -138,7 +139,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return input
     shape = tuple(input.shape[:-2]) + (1, 1)
     mask = D.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
-    return D.Dropout.apply(input, Tensor._wrap(mask))
+    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    return input.copy_(out) if inplace else out
 
 
 # -------------------------------------------------------------------- losses
