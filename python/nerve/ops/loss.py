@@ -1,11 +1,12 @@
 """Losses as autograd Functions with hand-written backward.
 
-Each Function returns the unreduced loss (one value per element or per
-sample); nn.functional applies the reduction. Cross-entropy with class
-indices is fused: one native pass computes log-sum-exp and the loss per row
-(csrc/cpu/loss.cpp), and backward writes softmax - target (smoothed and
-weighted) straight from the saved log-sum-exp, no graph of small ops.
-Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
+Most Functions return the unreduced loss (one value per element or per
+sample) and nn.functional applies the reduction. Cross-entropy with class
+indices is fused, reduction included: one native pass computes log-sum-exp
+and the loss per row (csrc/cpu/loss.cpp), and backward writes softmax -
+target (smoothed and weighted) straight from the saved log-sum-exp, no graph
+of small ops. Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
+CUDA arrays take the same math written with the array module (_xp_*).
 """
 import numpy as np
 
