@@ -44,9 +44,7 @@ def silu(input):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (slope exactly 1 there)."""
-    # The where() works around ops.activation.Softplus.backward, which gives
-    # sigmoid(beta x) instead of PyTorch's 1 above the threshold.
-    return where(input * beta > threshold, input, A.Softplus.apply(input, beta, threshold))
+    return A.Softplus.apply(input, beta, threshold)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
