@@ -243,6 +243,22 @@ def test_backward_finite_differences(mode, bias, lengths, isa):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("missing", ["b_ih", "b_hh"])
+def test_one_bias_missing_equals_zero_bias(mode, missing):
+    a = make(mode, 4, 3, 5, 6, seed=9)
+    rng = np.random.default_rng(3)
+    dy, dh = rng.standard_normal((4, 3, 6)), rng.standard_normal((3, 6))
+    dc = rng.standard_normal((3, 6)) if mode == "lstm" else None
+    zero = dict(a, **{missing: np.zeros_like(a[missing])})
+    none = dict(a, **{missing: None})
+    gz, gn = backward(mode, zero, dy, dh, dc), backward(mode, none, dy, dh, dc)
+    assert gn[missing] is None
+    for k, v in gn.items():
+        if v is not None:
+            np.testing.assert_allclose(v, gz[k], rtol=1e-13, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_backward_float32_matches_float64(mode, isa):
     T, B, I, H = 6, 3, 17, 33
     a64 = make(mode, T, B, I, H, seed=5)
