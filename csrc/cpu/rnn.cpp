@@ -18,6 +18,12 @@
 //           [r, z] and [n_i] separately.
 // Workspaces: the gh rows (B, G*H) and W_hh^T in forward, dG (T, B, G*H
 // (+H for gru)) in backward, allocated per call (uninitialized).
+//
+// Measured (1 thread, float32, AMD EPYC with AVX-512, packed GEMM of the gemm
+// branch; bench/results/rnn-*.md): LSTM T=100 B=64 I=256 H=512 forward
+// 234 ms = input GEMM 65 + recurrent GEMMs ~165 + cells ~3; backward 490 ms,
+// of which GEMMs 450. Against PyTorch 2.13 CPU: LSTM 0.79-1.03x, GRU
+// 1.23-4.5x (> 1: faster). The rest is GEMM speed on short-M shapes.
 #include "cpu/rnn.h"
 
 #include <algorithm>
