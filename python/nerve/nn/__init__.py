@@ -12,3 +12,5 @@ from nerve.nn.loss import (
 )
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
+from nerve.nn import parallel
+from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
