@@ -18,6 +18,7 @@ PYBIND11_MODULE(_C, m) {
     omp_set_num_threads(n);
   }, py::arg("n"));
   nerve::bind::bind_gemm(m);
+  nerve::bind::bind_activation(m);
   nerve::bind::bind_conv(m);
   nerve::bind::bind_pool(m);
   nerve::bind::bind_norm(m);
