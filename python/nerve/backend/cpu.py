@@ -85,13 +85,13 @@ def _check_4d(op, name, a):
 def conv_out_size(size, k, stride, pad, dilation):
     """Output length of a convolution along one axis (as nerve::cpu::conv_out_size)."""
     span = size + 2 * pad - dilation * (k - 1) - 1
-    return 0 if span < 0 else span // stride + 1
+    return 0 if span < 0 or stride < 1 else span // stride + 1  # bad options: nerve._C says what is wrong
 
 
 def pool_out_size(size, k, stride, pad, dilation, ceil_mode):
     """PyTorch's pooling output length (as nerve::cpu::pool_out_size)."""
     span = size + 2 * pad - dilation * (k - 1) - 1 + (stride - 1 if ceil_mode else 0)
-    if span < 0:
+    if span < 0 or stride < 1:
         return 0
     out = span // stride + 1
     if ceil_mode and (out - 1) * stride >= size + pad:
