@@ -221,7 +221,7 @@ def adaptive_avg_pool2d_backward(grad, input_shape):
 def _as_ncl(op, x):
     if x.ndim < 2:
         raise ValueError(f"{op}: argument 'x' expected shape (N, C, ...), got {tuple(x.shape)}")
-    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
 
 
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
@@ -243,6 +243,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
 def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs=(True, True, True)):
     """(grad_input, grad_weight, grad_bias), each None where needs says so (or weight is None)."""
     x3 = _as_ncl("batch_norm_backward", x)
+    if tuple(grad.shape) != tuple(x.shape):
+        raise ValueError(f"batch_norm_backward: argument 'grad_output' expected shape {tuple(x.shape)} (like 'x'), "
+                         f"got {tuple(grad.shape)}")
     g3 = np.ascontiguousarray(grad).reshape(x3.shape)
     weight = None if weight is None else np.ascontiguousarray(weight)
     gx = np.empty_like(x3) if needs[0] else None
