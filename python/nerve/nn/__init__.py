@@ -2,7 +2,10 @@
 from nerve.nn import functional, init, utils
 from nerve.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh
 from nerve.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
+from nerve.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
 from nerve.nn.module import Module
+from nerve.nn.norm import BatchNorm1d, BatchNorm2d
 from nerve.nn.parameter import Parameter
+from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
