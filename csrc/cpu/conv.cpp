@@ -12,7 +12,9 @@
 //   - 1x1, stride 1, no padding: x[n, g] already is the (Cg, P) col matrix,
 //     so there is no im2col/col2im at all, just the GEMM.
 //   - depthwise (Cg == 1, groups > 1): direct per-plane loops (conv_impl.h,
-//     one copy per ISA); im2col would feed the GEMM M = multiplier, K = R.
+//     one copy per ISA) on a zero-padded copy of each input plane; im2col
+//     would feed the GEMM M = multiplier, K = R. The weight gradient keeps
+//     (kh*kw, OW) partial sums per channel across all images and reduces once.
 //
 // Threads: when the batch splits evenly over the threads (or is large) each
 // thread takes whole images with its own col buffer, and the GEMM it calls
@@ -118,6 +120,30 @@ void col2im(const Conv2dShape& s, T* dx, const T* col, int64_t c0, int64_t c1) {
   }
 }
 
+// xp (H + 2*ph, W + 2*pw) = x (H, W) inside a zero border (the depthwise loops' input).
+// One select loop per row: planes are small (often 14x14), and memcpy/memset
+// calls per row cost more than the copy itself.
+template <class T>
+void pad_plane(const Conv2dShape& s, T* __restrict xp, const T* __restrict x) {
+  const int64_t Wp = s.W + 2 * s.pw;
+  for (int64_t h = 0; h < s.H + 2 * s.ph; ++h) {
+    T* __restrict r = xp + h * Wp;
+    const int64_t ih = h - s.ph;
+    if (ih < 0 || ih >= s.H) {
+      for (int64_t w = 0; w < Wp; ++w) r[w] = T(0);
+      continue;
+    }
+    const T* __restrict xr = x + ih * s.W - s.pw;
+    for (int64_t w = 0; w < Wp; ++w) r[w] = (w >= s.pw && w < s.pw + s.W) ? xr[w] : T(0);
+  }
+}
+
+// Elements of a padded plane plus the slack the forward's last register block may read past its end.
+template <class T>
+int64_t padded_plane_size(const Conv2dShape& s) {
+  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw;
+}
+
 bool is_plain_1x1(const Conv2dShape& s) {
   return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
 }
@@ -162,11 +188,14 @@ void conv2d_forward(const Conv2dShape& s, T* y, const T* x, const T* w, const T*
   const int64_t flops = 2 * s.N * s.K * Cg * R * P;
   if (is_depthwise(s)) {
     const Depthwise<T> f = depthwise_for_isa<T>();
-    parallel_for(s.N * s.K, flops, [&](int64_t q0, int64_t q1) {
+    parallel_for(s.N * s.C, flops, [&](int64_t q0, int64_t q1) {
       DenormalGuard g;
-      for (int64_t q = q0; q < q1; ++q) {  // q = (n, k), input channel k / Kg
-        const int64_t n = q / s.K, k = q % s.K;
-        f.forward(s, y + q * P, x + (n * s.C + k / Kg) * HW, w + k * R, b ? b[k] : T(0));
+      T* xp = scratch<T>(padded_plane_size<T>(s), 1);
+      for (int64_t q = q0; q < q1; ++q) {  // q = (n, c) feeds output channels c*Kg .. c*Kg + Kg-1
+        const int64_t n = q / s.C, c = q % s.C;
+        pad_plane(s, xp, x + q * HW);
+        for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k)
+          f.forward(s, y + (n * s.K + k) * P, xp, w + k * R, b ? b[k] : T(0));
       }
     });
     return;
@@ -217,14 +246,18 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
   const int64_t flops = 2 * s.N * s.K * Cg * R * P;
   if (is_depthwise(s)) {
     const Depthwise<T> f = depthwise_for_isa<T>();
+    const int64_t Wp = s.W + 2 * s.pw;
     parallel_for(s.N * s.C, flops, [&](int64_t q0, int64_t q1) {
       DenormalGuard g;
-      for (int64_t q = q0; q < q1; ++q) {  // q = (n, c), output channels c*Kg .. c*Kg + Kg-1
+      T* dxp = scratch<T>(padded_plane_size<T>(s), 1);
+      for (int64_t q = q0; q < q1; ++q) {  // q = (n, c), fed by output channels c*Kg .. c*Kg + Kg-1
         const int64_t n = q / s.C, c = q % s.C;
-        zero(dx + q * HW, HW);
-        for (int64_t m = 0; m < Kg; ++m) {
-          const int64_t k = c * Kg + m;
-          f.backward_input(s, dx + q * HW, dy + (n * s.K + k) * P, w + k * R);
+        for (int64_t i = 0; i < padded_plane_size<T>(s); ++i) dxp[i] = T(0);
+        for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k) f.backward_input(s, dxp, dy + (n * s.K + k) * P, w + k * R);
+        for (int64_t h = 0; h < s.H; ++h) {  // crop the padding
+          const T* src = dxp + (h + s.ph) * Wp + s.pw;
+          T* dst = dx + q * HW + h * s.W;
+          for (int64_t w = 0; w < s.W; ++w) dst[w] = src[w];
         }
       }
     });
@@ -284,12 +317,23 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
   }
   if (is_depthwise(s)) {
     const Depthwise<T> f = depthwise_for_isa<T>();
-    parallel_for(s.K, flops, [&](int64_t k0, int64_t k1) {
+    const int64_t lanes = R * s.OW;  // per output channel: (kh*kw, OW) partial sums
+    parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
-      for (int64_t k = k0; k < k1; ++k) {
-        zero(dw + k * R, R);
-        for (int64_t n = 0; n < s.N; ++n)
-          f.backward_weight(s, dw + k * R, x + (n * s.C + k / Kg) * HW, dy + (n * s.K + k) * P);
+      T* xp = scratch<T>(padded_plane_size<T>(s), 1);
+      T* acc = scratch<T>(Kg * lanes, 0);
+      for (int64_t c = c0; c < c1; ++c) {
+        zero(acc, Kg * lanes);
+        for (int64_t n = 0; n < s.N; ++n) {
+          pad_plane(s, xp, x + (n * s.C + c) * HW);
+          for (int64_t m = 0; m < Kg; ++m)
+            f.backward_weight(s, acc + m * lanes, xp, dy + (n * s.K + c * Kg + m) * P);
+        }
+        for (int64_t t = 0; t < Kg * R; ++t) {
+          T sum = 0;
+          for (int64_t ow = 0; ow < s.OW; ++ow) sum += acc[t * s.OW + ow];
+          dw[c * Kg * R + t] = sum;
+        }
       }
     });
     return;
