@@ -43,13 +43,20 @@ inline int64_t padded_w(const Conv2dShape& s) { return s.W + 2 * s.pw; }
 // this file is compiled for (no intrinsics, so one source serves all three).
 template <class T>
 struct Simd;
+// Even(V a, V b) = the even-indexed lanes of the concatenation a|b (stride-2 loads).
 template <>
 struct Simd<float> {
   typedef float V __attribute__((vector_size(64)));
+  typedef int32_t M __attribute__((vector_size(64)));
+  static V even(V a, V b) {
+    return __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+  }
 };
 template <>
 struct Simd<double> {
   typedef double V __attribute__((vector_size(64)));
+  typedef int64_t M __attribute__((vector_size(64)));
+  static V even(V a, V b) { return __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14}); }
 };
 
 // Outputs per register block of the forward loop: NV 64-byte vectors, i.e. NV
@@ -79,6 +86,11 @@ void dw_forward_blocked(const Conv2dShape& s, T* __restrict y, const T* __restri
             V x;
             if (s.sw == 1) {
               __builtin_memcpy(&x, xr + v * L, sizeof(V));
+            } else if (s.sw == 2) {
+              V lo, hi;
+              __builtin_memcpy(&lo, xr + 2 * v * L, sizeof(V));
+              __builtin_memcpy(&hi, xr + 2 * v * L + L, sizeof(V));
+              x = Simd<T>::even(lo, hi);
             } else {
               for (int64_t l = 0; l < L; ++l) x[l] = xr[(v * L + l) * s.sw];
             }

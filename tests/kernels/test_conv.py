@@ -77,6 +77,9 @@ CASES = [
     (3, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1),
     (4, 16, 16, 16, 16, 3, 3, 1, 1, 1, 16),
     (8, 16, 12, 12, 8, 1, 1, 1, 0, 1, 1),
+    (2, 3, 5, 70, 3, 3, 3, 2, 1, 1, 3),
+    (1, 2, 4, 40, 4, 3, 3, 1, 1, 1, 2),
+    (1, 2, 9, 20, 2, 3, 3, 3, 1, 1, 2),
 ]
 
 
@@ -117,7 +120,7 @@ def test_conv2d_backward_finite_differences(rng, case):
         assert np.isclose((directional_fd(f, arr, v) * dy).sum(), (grad * v).sum(), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[5], CASES[12]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[5], CASES[12], CASES[16], CASES[17], CASES[18]])
 def test_conv2d_float32(rng, isa, case):
     x, w, b, opt = make(rng, case, np.float32)
     y = K.conv2d(x, w, b, **opt)
