@@ -244,6 +244,29 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
   if (P == 0 || (!plain && !is_depthwise(s))) zero(dx, s.N * s.C * HW);  // col2im accumulates
   if (P == 0) return;
   const int64_t flops = 2 * s.N * s.K * Cg * R * P;
+  if (is_depthwise(s) && s.sh == 1 && s.sw == 1 && Kg == 1 && s.ph <= s.dh * (s.kh - 1) &&
+      s.pw <= s.dw * (s.kw - 1)) {
+    // Stride 1, one output per input channel: dx = conv(dy, flipped w) with
+    // padding d*(k-1) - p, i.e. the register-blocked forward loop (a gather)
+    // instead of the scatter below, whose overlapping row updates stall on
+    // store forwarding.
+    const Depthwise<T> f = depthwise_for_isa<T>();
+    Conv2dShape t = s;
+    t.H = s.OH, t.W = s.OW, t.OH = s.H, t.OW = s.W;
+    t.ph = s.dh * (s.kh - 1) - s.ph, t.pw = s.dw * (s.kw - 1) - s.pw;
+    std::vector<T> flipped(static_cast<size_t>(s.K * R));
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t r = 0; r < R; ++r) flipped[k * R + r] = w[k * R + R - 1 - r];
+    parallel_for(s.N * s.C, flops, [&](int64_t q0, int64_t q1) {
+      DenormalGuard g;
+      T* dyp = scratch<T>(padded_plane_size<T>(t), 1);
+      for (int64_t q = q0; q < q1; ++q) {
+        pad_plane(t, dyp, dy + q * P);
+        f.forward(t, dx + q * HW, dyp, flipped.data() + (q % s.C) * R, T(0));
+      }
+    });
+    return;
+  }
   if (is_depthwise(s)) {
     const Depthwise<T> f = depthwise_for_isa<T>();
     const int64_t Wp = s.W + 2 * s.pw;

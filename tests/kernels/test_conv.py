@@ -80,6 +80,8 @@ CASES = [
     (2, 3, 5, 70, 3, 3, 3, 2, 1, 1, 3),
     (1, 2, 4, 40, 4, 3, 3, 1, 1, 1, 2),
     (1, 2, 9, 20, 2, 3, 3, 3, 1, 1, 2),
+    (2, 3, 6, 19, 3, 3, 2, 1, (2, 0), (1, 2), 3),
+    (1, 2, 3, 4, 2, 1, 1, 1, 1, 1, 2),
 ]
 
 
@@ -120,7 +122,7 @@ def test_conv2d_backward_finite_differences(rng, case):
         assert np.isclose((directional_fd(f, arr, v) * dy).sum(), (grad * v).sum(), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[5], CASES[12], CASES[16], CASES[17], CASES[18]])
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[5], CASES[12], CASES[16], CASES[17], CASES[18], CASES[19]])
 def test_conv2d_float32(rng, isa, case):
     x, w, b, opt = make(rng, case, np.float32)
     y = K.conv2d(x, w, b, **opt)
