@@ -13,8 +13,9 @@
 //     so there is no im2col/col2im at all, just the GEMM.
 //   - depthwise (Cg == 1, groups > 1): direct per-plane loops (conv_impl.h,
 //     one copy per ISA) on a zero-padded copy of each input plane; im2col
-//     would feed the GEMM M = multiplier, K = R. The weight gradient keeps
-//     (kh*kw, OW) partial sums per channel across all images and reduces once.
+//     would feed the GEMM M = multiplier, K = R. The stride-1 input gradient
+//     is the forward loop on dy with flipped weights; the weight gradient
+//     keeps vector partial sums per tap over a whole plane.
 //
 // Threads: when the batch splits evenly over the threads (or is large) each
 // thread takes whole images with its own col buffer, and the GEMM it calls
@@ -340,22 +341,21 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
   }
   if (is_depthwise(s)) {
     const Depthwise<T> f = depthwise_for_isa<T>();
-    const int64_t lanes = R * s.OW;  // per output channel: (kh*kw, OW) partial sums
+    const int64_t ld = dw_dy_stride<T>(s);
     parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
       T* xp = scratch<T>(padded_plane_size<T>(s), 1);
-      T* acc = scratch<T>(Kg * lanes, 0);
+      T* dyp = scratch<T>(s.OH * ld, 0);
       for (int64_t c = c0; c < c1; ++c) {
-        zero(acc, Kg * lanes);
+        zero(dw + c * Kg * R, Kg * R);
         for (int64_t n = 0; n < s.N; ++n) {
           pad_plane(s, xp, x + (n * s.C + c) * HW);
-          for (int64_t m = 0; m < Kg; ++m)
-            f.backward_weight(s, acc + m * lanes, xp, dy + (n * s.K + c * Kg + m) * P);
-        }
-        for (int64_t t = 0; t < Kg * R; ++t) {
-          T sum = 0;
-          for (int64_t ow = 0; ow < s.OW; ++ow) sum += acc[t * s.OW + ow];
-          dw[c * Kg * R + t] = sum;
+          for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k) {
+            const T* d = dy + (n * s.K + k) * P;
+            for (int64_t oh = 0; oh < s.OH; ++oh)  // rows of whole vector blocks, zeros past OW
+              for (int64_t ow = 0; ow < ld; ++ow) dyp[oh * ld + ow] = ow < s.OW ? d[oh * s.OW + ow] : T(0);
+            f.backward_weight(s, dw + k * R, xp, dyp);
+          }
         }
       }
     });

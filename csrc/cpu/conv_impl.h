@@ -19,6 +19,7 @@
 // conv.cpp's header for the current numbers.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "cpu/conv.h"
 
@@ -141,27 +142,78 @@ void dw_backward_input_plane(const Conv2dShape& s, T* __restrict dxp, const T* _
   }
 }
 
-// acc (kh*kw, OW) += dy[oh, ow] * xp[oh*sh + i*dh, ow*sw + j*dw] summed over oh:
-// elementwise partial sums, so there is no horizontal reduction per row; the
-// caller sums each acc row once after the last image.
+// Row stride of the zero-padded dy copy the weight gradient reads: whole
+// vector blocks, so its loads never leave the copy.
 template <class T>
-void dw_backward_weight_plane(const Conv2dShape& s, T* __restrict acc, const T* __restrict xp, const T* __restrict dy) {
-  const int64_t Wp = padded_w(s);
-  for (int64_t oh = 0; oh < s.OH; ++oh) {
-    const T* __restrict yr = dy + oh * s.OW;
-    for (int64_t i = 0; i < s.kh; ++i) {
-      const T* xrow = xp + (oh * s.sh + i * s.dh) * Wp;
-      for (int64_t j = 0; j < s.kw; ++j) {
-        T* __restrict a = acc + (i * s.kw + j) * s.OW;
-        const T* __restrict xr = xrow + j * s.dw;
-        if (s.sw == 1) {
-          for (int64_t ow = 0; ow < s.OW; ++ow) a[ow] += yr[ow] * xr[ow];
-        } else {
-          for (int64_t ow = 0; ow < s.OW; ++ow) a[ow] += yr[ow] * xr[ow * s.sw];
+int64_t dw_dy_stride(const Conv2dShape& s) {
+  return (s.OW + kDwBlock<T> - 1) / kDwBlock<T> * kDwBlock<T>;
+}
+
+// dw (kh*kw) += sum_{oh, ow} dy[oh, ow] * xp[oh*sh + i*dh, ow*sw + j*dw], with
+// dy read from a copy of row stride dw_dy_stride (zeros past OW). Per tap,
+// 2*NV vector accumulators (even and odd rows) run over the whole plane and
+// are summed once at the end; lanes past OW are masked so that whatever x
+// holds there (the next row, the slack) never enters the sum.
+template <class T, int NV>
+void dw_backward_weight_blocked(const Conv2dShape& s, T* __restrict dw, const T* __restrict xp,
+                                const T* __restrict dyp) {
+  using V = typename Simd<T>::V;
+  using M = typename Simd<T>::M;
+  constexpr int64_t L = 64 / sizeof(T), B = NV * L;
+  const int64_t Wp = padded_w(s), ld = dw_dy_stride<T>(s);
+  M lane{};
+  for (int64_t l = 0; l < L; ++l) lane[l] = static_cast<typename std::remove_reference<decltype(lane[0])>::type>(l);
+  auto load_x = [&](const T* xr, int v) {
+    V x;
+    if (s.sw == 1) {
+      __builtin_memcpy(&x, xr + v * L, sizeof(V));
+    } else if (s.sw == 2) {
+      V lo, hi;
+      __builtin_memcpy(&lo, xr + 2 * v * L, sizeof(V));
+      __builtin_memcpy(&hi, xr + 2 * v * L + L, sizeof(V));
+      x = Simd<T>::even(lo, hi);
+    } else {
+      for (int64_t l = 0; l < L; ++l) x[l] = xr[(v * L + l) * s.sw];
+    }
+    return x;
+  };
+  for (int64_t i = 0; i < s.kh; ++i) {
+    for (int64_t j = 0; j < s.kw; ++j) {
+      V acc0[NV] = {}, acc1[NV] = {};  // even and odd rows: independent FMA chains
+      for (int64_t ow0 = 0; ow0 < s.OW; ow0 += B) {
+        const int64_t valid = s.OW - ow0;  // lanes >= valid are masked out (only in the last block)
+        auto row = [&](int64_t oh, V* acc) {
+          const T* xr = xp + (oh * s.sh + i * s.dh) * Wp + ow0 * s.sw + j * s.dw;
+          const T* yr = dyp + oh * ld + ow0;
+          for (int v = 0; v < NV; ++v) {
+            V x = load_x(xr, v), y;
+            __builtin_memcpy(&y, yr + v * L, sizeof(V));
+            if (valid < B) x = (lane + static_cast<int>(v * L) < static_cast<int>(valid)) ? x : V{};
+            acc[v] += x * y;
+          }
+        };
+        int64_t oh = 0;
+        for (; oh + 1 < s.OH; oh += 2) {
+          row(oh, acc0);
+          row(oh + 1, acc1);
         }
+        if (oh < s.OH) row(oh, acc0);
       }
+      V sum = acc0[0] + acc1[0];
+      for (int v = 1; v < NV; ++v) sum += acc0[v] + acc1[v];
+      T total = 0;
+      for (int64_t l = 0; l < L; ++l) total += sum[l];
+      dw[i * s.kw + j] += total;
     }
   }
+}
+
+template <class T>
+void dw_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T* dyp) {
+  if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
+    dw_backward_weight_blocked<T, 1>(s, dw, xp, dyp);
+  else
+    dw_backward_weight_blocked<T, 2>(s, dw, xp, dyp);
 }
 
 }  // namespace
@@ -174,8 +226,8 @@ void dw_backward_weight_plane(const Conv2dShape& s, T* __restrict acc, const T* 
   void depthwise_backward_input_plane(const Conv2dShape& s, T* dxp, const T* dy, const T* w) {             \
     dw_backward_input_plane(s, dxp, dy, w);                                                                 \
   }                                                                                                        \
-  void depthwise_backward_weight_plane(const Conv2dShape& s, T* acc, const T* xp, const T* dy) {           \
-    dw_backward_weight_plane(s, acc, xp, dy);                                                                \
+  void depthwise_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T* dyp) {           \
+    dw_backward_weight_plane(s, dw, xp, dyp);                                                                \
   }                                                                                                        \
   }
 #define NERVE_CONV_DEFINE_ISA(ns)      \

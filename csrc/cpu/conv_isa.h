@@ -9,7 +9,7 @@
   namespace nerve::cpu::ns {                                                                             \
   void depthwise_forward_plane(const Conv2dShape& s, T* y, const T* xp, const T* w, T bias);             \
   void depthwise_backward_input_plane(const Conv2dShape& s, T* dxp, const T* dy, const T* w);            \
-  void depthwise_backward_weight_plane(const Conv2dShape& s, T* acc, const T* xp, const T* dy);          \
+  void depthwise_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T* dyp);          \
   }
 #define NERVE_CONV_DECLARE_ISA(ns)      \
   NERVE_CONV_DECLARE_ISA_T(ns, float)   \
