@@ -3,10 +3,11 @@ importable, float32, forward and forward+backward (input, weight and bias
 gradients), on typical CNN layers.
 
 Standalone timing (no bench/harness.py on main yet): validate against PyTorch
-(or the float64 NumPy reference in tests/ when torch is missing), warm up,
-then the median of `--repeat` runs. Both libraries use the same thread count.
+first, warm up, then time nerve and PyTorch in alternating rounds (so load
+from other processes on a shared machine hits both alike) and report the
+median round of each. Both libraries use the same thread count.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_conv.py [--repeat 5] [--markdown FILE]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_conv.py [--threads N] [--repeat 7] [--markdown FILE]
 """
 import argparse
 import statistics
@@ -36,15 +37,18 @@ LAYERS = [
 ]
 
 
-def median_time(fn, repeat, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
+def median_times(fns, repeat, warmup=2):
+    """Median seconds per call of each function, timed in alternating rounds."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for t, fn in zip(times, fns):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def nerve_fns(x, w, b, stride, padding, groups):
@@ -98,9 +102,12 @@ def validate(x, w, b, stride, padding, groups):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=None, help="threads for both libraries (default: nerve's)")
     ap.add_argument("--markdown", help="also write the table to this file")
     args = ap.parse_args()
+    if args.threads:
+        nerve.kernels.set_num_threads(args.threads)
     threads = nerve.kernels.get_num_threads()
     if torch is not None:
         torch.set_num_threads(threads)
@@ -120,11 +127,14 @@ def main():
         oh = (shape[2] + 2 * p - ks) // s + 1
         flops = 2 * shape[0] * k * (shape[1] // g) * ks * ks * oh * oh
         f, fb = nerve_fns(x, w, b, s, p, g)
-        t_f, t_fb = median_time(f, args.repeat), median_time(fb, args.repeat)
-        cols = [name + f" {shape}->{k}", f"{flops / 1e9:.2f}", f"{t_f * 1e3:.2f}"]
         if torch is not None:
             tf, tfb, _ = torch_fns(x, w, b, s, p, g)
-            r_f, r_fb = median_time(tf, args.repeat), median_time(tfb, args.repeat)
+            t_f, r_f = median_times([f, tf], args.repeat)
+            t_fb, r_fb = median_times([fb, tfb], args.repeat)
+        else:
+            t_f, t_fb = median_times([f, fb], args.repeat)
+        cols = [name + f" {shape}->{k}", f"{flops / 1e9:.2f}", f"{t_f * 1e3:.2f}"]
+        if torch is not None:
             cols += [f"{r_f * 1e3:.2f}", f"{t_f / r_f:.2f}x", f"{t_fb * 1e3:.2f}", f"{r_fb * 1e3:.2f}",
                      f"{t_fb / r_fb:.2f}x"]
         else:
