@@ -23,5 +23,5 @@ class BatchNorm(Function):
     def backward(ctx, g):
         x, weight, mean, invstd = ctx.saved_tensors
         needs = ctx.needs_input_grad
-        want = (needs[0], weight is not None and needs[1], len(needs) > 2 and needs[2])
+        want = (needs[0], weight is not None and needs[1], needs[2])
         return backend.of(g).batch_norm_backward(g, x, weight, mean, invstd, ctx.training, want)
