@@ -22,6 +22,9 @@ def _add_train_parser(sub):
     p.add_argument("--out", help="checkpoint path (default ./runs/<model>.npz)")
     p.add_argument("--plot", help="also write loss and accuracy curves to this PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the processes of `mpirun -np N nerve train ...` (MPI on cpu, NCCL on "
+                        "cuda; needs mpi4py); --batch-size is per rank; rank 0 prints and saves")
 
 
 def _train(args):
@@ -33,7 +36,7 @@ def _train(args):
     config = TrainConfig(**{**recipe.defaults, **{k: v for k, v in given.items() if v is not None}},
                          weight_decay=args.weight_decay, seed=args.seed, device=args.device,
                          num_workers=args.workers, out=args.out or os.path.join("runs", f"{args.model}.npz"),
-                         plot=args.plot, progress=not args.quiet)
+                         plot=args.plot, progress=not args.quiet, distributed=args.distributed)
     if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0:
         raise SystemExit(f"nerve train: --epochs and --batch-size must be >= 1 and --lr > 0, got {config.epochs}, "
                          f"{config.batch_size} and {config.lr}")
@@ -42,7 +45,17 @@ def _train(args):
     nerve.manual_seed(config.seed)
     train_set, test_set = recipe.data(config)
     model = recipe.build(config)
-    return recipe.train(args.model, model, train_set, test_set, config)
+    if not config.distributed:
+        return recipe.train(args.model, model, train_set, test_set, config)
+    from nerve.models.training import train_classifier
+    if recipe.train is not train_classifier:
+        raise SystemExit(f"nerve train: --distributed works with the classifier recipes, not {args.model!r}")
+    from nerve import distributed as dist
+    dist.init_process_group("nccl" if nerve.device(config.device).type == "cuda" else "mpi")
+    try:
+        return recipe.train(args.model, model, train_set, test_set, config)
+    finally:
+        dist.destroy_process_group()
 
 
 def main(argv=None):

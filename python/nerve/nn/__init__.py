@@ -14,4 +14,5 @@ from nerve.nn.loss import (
 from nerve.nn.module import Module
 from nerve.nn.norm import BatchNorm1d, BatchNorm2d
 from nerve.nn.parameter import Parameter
+from nerve.nn import parallel
 from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
