@@ -21,4 +21,8 @@ PYBIND11_MODULE(_C, m) {
   nerve::bind::bind_activation(m);
   nerve::bind::bind_loss(m);
   nerve::bind::bind_optim(m);
+  nerve::bind::bind_rnn(m);
+  nerve::bind::bind_conv(m);
+  nerve::bind::bind_pool(m);
+  nerve::bind::bind_norm(m);
 }

@@ -3,7 +3,7 @@ want just a fast GEMM, conv, LSTM step or attention. Outputs are allocated
 here and filled by the native kernels in ``nerve._C``."""
 import numpy as np
 
-from nerve import _C
+from nerve import _C, backend
 
 get_num_threads = _C.get_num_threads
 set_num_threads = _C.set_num_threads
@@ -17,3 +17,176 @@ def gelu(x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_forward(out, x, approximate)
     return out
+
+
+def matmul(a, b, out=None, trans_a=False, trans_b=False, bias=None, activation=None):
+    """act(op(a) @ op(b) + bias) on the native GEMM, op = transpose when trans_*.
+
+    a: (M, K) or (B, M, K) ((K, M) when trans_a); b: (K, N) or (B, K, N) ((N, K)
+    when trans_b); a 2-D operand is shared by every batch. float32 or float64,
+    same dtype for all. bias: (N,) added to every row; activation: None, 'relu',
+    'gelu' (erf) or 'gelu_tanh', applied while the tile is in cache. Transposed
+    views need no copy. out (if given) is written and returned.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if out is None:
+        if a.ndim not in (2, 3) or b.ndim not in (2, 3):
+            raise ValueError(f"matmul: arguments 'a' and 'b' expected 2-D or 3-D arrays, got shapes {a.shape} and {b.shape}")
+        m = a.shape[-1] if trans_a else a.shape[-2]
+        n = b.shape[-2] if trans_b else b.shape[-1]
+        batch = a.shape[:-2] or b.shape[:-2]
+        out = np.empty(batch + (m, n), dtype=a.dtype)
+    if bias is not None:
+        bias = np.ascontiguousarray(bias)
+    _C.gemm(out, a, b, trans_a, trans_b, bias=bias, activation=activation or "none")
+    return out
+
+def cross_entropy(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """Per-row softmax cross-entropy of logits (N, C) at int64 class indices target (N,);
+    returns (loss (N,) in logits' dtype, lse (N,) float64 for cross_entropy_backward)."""
+    logits = np.ascontiguousarray(logits)
+    loss, lse = np.empty(logits.shape[0], logits.dtype), np.empty(logits.shape[0], np.float64)
+    _C.cross_entropy_forward(loss, lse, logits, np.ascontiguousarray(target), weight, ignore_index, label_smoothing)
+    return loss, lse
+
+
+def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """d loss / d logits (N, C) for the per-row loss gradient grad_loss (N,)."""
+    logits = np.ascontiguousarray(logits)
+    grad = np.empty_like(logits)
+    _C.cross_entropy_backward(grad, np.ascontiguousarray(grad_loss, dtype=logits.dtype), logits, lse,
+                              np.ascontiguousarray(target), weight, ignore_index, label_smoothing)
+    return grad
+
+
+# ------------------------------------------------------------------ recurrent
+# Sequences are (T, B, features); one layer, one direction. lengths (B,)
+# gives each batch element's sequence length: steps at or past it keep the
+# state and output zeros, as PyTorch's packed sequences do.
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """LSTM layer over a sequence (gates i, f, g, o). Returns y (T, B, H), h_n, c_n (B, H)."""
+    return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)[:3]
+
+
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """GRU layer over a sequence (gates r, z, n; b_hn inside the reset product). Returns y, h_n."""
+    return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)[:2]
+
+
+def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """Elman RNN layer, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu. Returns y, h_n."""
+    return backend.of(x).rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, nonlinearity)
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """Like lstm, plus the reserve (T, B, 5H) that lstm_backward needs."""
+    return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+
+
+def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (db_* None where the bias is None)."""
+    return backend.of(x).lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
+
+
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """Like gru, plus the reserve (T, B, 4H) that gru_backward needs."""
+    return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
+
+
+def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
+    return backend.of(x).gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
+
+
+rnn_forward = rnn
+
+
+def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh (needs y from rnn_forward)."""
+    return backend.of(x).rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih, b_hh, lengths, nonlinearity)
+
+
+# One step (x (B, I), h, c (B, H)): the sequence kernels with T = 1. The cell
+# backward recomputes the step's forward (cheap) instead of keeping a reserve.
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """-> h', c' (B, H)."""
+    _, h_n, c_n = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    return h_n, c_n
+
+
+def lstm_cell_backward(dh_new, dc_new, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradients of lstm_cell given dL/dh', dL/dc' -> dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _, _, reserve = lstm_forward(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    dx, *rest = lstm_backward(dh_new[None] * 0, dh_new, dc_new, x[None], h, c, w_ih, w_hh, y, reserve, b_ih, b_hh)
+    return (dx[0], *rest)
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """-> h' (B, H)."""
+    return gru(x[None], h, w_ih, w_hh, b_ih, b_hh)[1]
+
+
+def gru_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradients of gru_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _, reserve = gru_forward(x[None], h, w_ih, w_hh, b_ih, b_hh)
+    dx, *rest = gru_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, reserve, b_ih, b_hh)
+    return (dx[0], *rest)
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """-> h' (B, H)."""
+    return rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)[1]
+
+
+def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """Gradients of rnn_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _ = rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)
+    dx, *rest = rnn_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, b_ih, b_hh, None, nonlinearity)
+    return (dx[0], *rest)
+
+
+# ------------------------------------------------------------ conv, pool, norm
+# PyTorch argument names and defaults; ints or (h, w) pairs for the options.
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
+    return backend.of(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward_input(grad, weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Gradient of conv2d w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
+    return backend.of(grad).conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups)
+
+
+def conv2d_backward_weight(x, grad, weight_shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    """(grad_weight, grad_bias or None) of conv2d."""
+    return backend.of(x).conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)."""
+    return backend.of(x).conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """x (N, C, H, W) -> (out, indices); stride defaults to kernel_size."""
+    return backend.of(x).max_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            dilation, ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return backend.of(x).avg_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return backend.of(x).adaptive_avg_pool2d_forward(x, output_size)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
+    return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
