@@ -86,9 +86,8 @@ inline void check_no_overlap(const py::array& out, const char* out_name, const p
     return;
   const auto [o0, o1] = byte_extent(out);
   const auto [i0, i1] = byte_extent(in);
-  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name, "' overlaps argument '",
-              in_name, "' in memory", allow_same ? " (only exact in-place use is allowed)" : "",
-              "; pass a separate array");
+  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name, "' must not share memory with '",
+              in_name, "'", allow_same ? " (only exact in-place use is allowed)" : "");
 }
 
 // A 2-D (or batched 3-D) operand whose rows or columns are contiguous: the
@@ -134,10 +133,7 @@ inline MatrixView matrix_view(const py::array& a, const char* op, const char* ar
 // Checks that output `out` shares no memory with `in` (a kernel would read what it already overwrote).
 inline void check_disjoint(const py::array& out, const py::array& in, const char* op, const char* out_arg,
                            const char* in_arg) {
-  const char* o = static_cast<const char*>(out.data());
-  const char* i = static_cast<const char*>(in.data());
-  const bool overlap = out.nbytes() > 0 && in.nbytes() > 0 && o < i + in.nbytes() && i < o + out.nbytes();
-  NERVE_CHECK(!overlap, op, ": argument '", out_arg, "' must not share memory with '", in_arg, "'");
+  check_no_overlap(out, out_arg, in, in_arg, op);
 }
 
 }  // namespace nerve::bind

@@ -46,6 +46,7 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
     py::array bias_arr = bias.cast<py::array>();
     check_shape(bias_arr, op, "bias", {N}, {"N"});
     check_contiguous(bias_arr, op, "bias");
+    check_no_overlap(out, "out", bias_arr, "bias", op);
     pbias = data_as<T>(bias_arr, op, "bias");
   }
   const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
