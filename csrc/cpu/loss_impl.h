@@ -146,9 +146,10 @@ void forward(T* loss, double* lse, const T* logits, const int64_t* target, const
     for (int64_t i = begin; i < end; ++i) {
       const T* x = logits + i * C;
       const T m = row_max(x, C);
-      // A row without a finite max (all -inf, or +inf/NaN inside) gets shift 0: nan/inf out, never garbage.
+      // A row without a finite max (all -inf, or +inf inside) gets shift 0 and log_s = m, so lse = m and the
+      // loss is inf or nan, never garbage (exp_poly would clamp an exp(1e4) to a finite value).
       const T shift = std::isfinite(m) ? m : T(0);
-      const double log_s = std::log(row_sum_exp(x, C, shift));
+      const double log_s = std::isfinite(m) ? std::log(row_sum_exp(x, C, shift)) : double(m);
       const double row_lse = double(shift) + log_s;
       lse[i] = row_lse;
       const int64_t t = target[i];

@@ -154,7 +154,7 @@ def _ce_reference(x, t, w, ignore_index, eps):
     N, C = x.shape
     with np.errstate(all="ignore"):
         m = np.max(x, axis=1, keepdims=True) if C else np.zeros((N, 1))
-        m = np.where(np.isfinite(m), m, 0)
+        m = np.where(np.isfinite(m), m, np.nan)  # a row with +inf (or all -inf) has no answer: NaN, as PyTorch
         lse = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
         logp = x - lse[:, None]
         wc = np.ones(C) if w is None else w.astype(np.float64)
