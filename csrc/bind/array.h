@@ -86,8 +86,8 @@ inline void check_no_overlap(const py::array& out, const char* out_name, const p
     return;
   const auto [o0, o1] = byte_extent(out);
   const auto [i0, i1] = byte_extent(in);
-  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name, "' must not share memory with '",
-              in_name, "'", allow_same ? " (only exact in-place use is allowed)" : "");
+  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name,
+              "' must not share memory with '", in_name, "'", allow_same ? " (only exact in-place use is allowed)" : "");
 }
 
 // A 2-D (or batched 3-D) operand whose rows or columns are contiguous: the

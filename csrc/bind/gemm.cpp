@@ -33,7 +33,8 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
   // Rows of `out` must not overlap (we write them).
   NERVE_CHECK(vc.ld >= N || M <= 1, op, ": argument 'out' has overlapping rows");
   // Nor its batches (a zero batch stride would also race between threads).
-  NERVE_CHECK(out.ndim() != 3 || batch <= 1 || std::abs(vc.batch_stride) >= (M - 1) * vc.ld + N, op,
+  const bool empty_out = M == 0 || N == 0;
+  NERVE_CHECK(out.ndim() != 3 || batch <= 1 || empty_out || std::abs(vc.batch_stride) >= (M - 1) * vc.ld + N, op,
               ": argument 'out' has overlapping batches (batch stride ", vc.batch_stride, " elements)");
   check_no_overlap(out, "out", a, "a", op);
   check_no_overlap(out, "out", b, "b", op);

@@ -125,7 +125,8 @@ void cross_entropy_backward(py::array grad_logits, const py::array& grad_loss, c
               dtype_str(logits), ", got ", dtype_str(grad_logits));
   check_shape(grad_logits, op, "grad_logits", {a.N, a.C}, {"N", "C"});
   check_contiguous(grad_logits, op, "grad_logits");
-  check_outputs_apart(op, {{"grad_logits", &grad_logits}}, logits, target, weight, {{"grad_loss", &grad_loss}, {"lse", &lse}});
+  check_outputs_apart(op, {{"grad_logits", &grad_logits}}, logits, target, weight,
+                      {{"grad_loss", &grad_loss}, {"lse", &lse}});
   if (is_dtype<double>(logits))
     return backward_typed<double>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);
   backward_typed<float>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);
