@@ -5,5 +5,6 @@
 namespace nerve::bind {
 namespace py = pybind11;
 void bind_gemm(py::module_& m);
+void bind_activation(py::module_& m);
 void bind_attention(py::module_& m);
 }  // namespace nerve::bind

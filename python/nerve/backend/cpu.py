@@ -38,3 +38,31 @@ def _unit_stride(x):
     if x.ndim >= 2 and (s[-1] == item or s[-2] == item) and all(v >= 0 for v in s):
         return x
     return np.ascontiguousarray(x)
+
+
+def _float_contiguous(x):
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32)
+    return np.ascontiguousarray(x)
+
+
+def sigmoid(x):
+    x = _float_contiguous(x)
+    out = np.empty_like(x)
+    _C.sigmoid_forward(out, x)
+    return out
+
+
+def gelu_forward(x, approximate="none"):
+    x = _float_contiguous(x)
+    out = np.empty_like(x)
+    _C.gelu_forward(out, x, approximate)
+    return out
+
+
+def gelu_backward(grad, x, approximate="none"):
+    x = _float_contiguous(x)
+    grad = np.ascontiguousarray(grad, dtype=x.dtype)
+    out = np.empty_like(x)
+    _C.gelu_backward(out, grad, x, approximate)
+    return out

@@ -1,0 +1,21 @@
+// Elementwise activations whose math numpy lacks or does slowly (erf, a
+// numerically stable sigmoid). Contiguous arrays of n elements; out may alias x.
+#pragma once
+#include <cstdint>
+
+namespace nerve::cpu {
+
+enum class GeluMode { exact, tanh };
+
+template <class T>
+void gelu_forward(T* out, const T* x, int64_t n, GeluMode mode);
+
+// grad_x = grad * gelu'(x)
+template <class T>
+void gelu_backward(T* grad_x, const T* grad, const T* x, int64_t n, GeluMode mode);
+
+// out = 1 / (1 + exp(-x)), computed without overflow for large |x|.
+template <class T>
+void sigmoid_forward(T* out, const T* x, int64_t n);
+
+}  // namespace nerve::cpu

@@ -1,0 +1,68 @@
+"""Matrix products on the native GEMM: matmul with PyTorch's 1-D / 2-D /
+batched broadcasting rules, and its gradients (also GEMMs)."""
+import numpy as np
+
+from nerve.autograd import Function
+from nerve import backend
+from nerve.ops.elementwise import unbroadcast
+
+
+def matmul_arrays(a, b, trans_a=False, trans_b=False):
+    """op(a) @ op(b) for arrays with >= 2 dims, batch dims broadcast."""
+    be = backend.of(a)
+    xp = be.xp
+    if a.ndim == 2 and b.ndim == 2:
+        return be.matmul(a, b, trans_a, trans_b)
+    if b.ndim == 2 and not trans_a:
+        # (..., M, K) @ (K, N): fold the batch into M, one big GEMM.
+        out = be.matmul(a.reshape(-1, a.shape[-1]), b, False, trans_b)
+        return out.reshape(a.shape[:-2] + out.shape[-1:]) if a.ndim > 2 else out
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a3 = a if a.ndim == 2 else xp.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
+    b3 = b if b.ndim == 2 else xp.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
+    out = be.matmul(a3, b3, trans_a, trans_b)
+    return out.reshape(batch + out.shape[-2:])
+
+
+class MatMul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise RuntimeError("matmul: both arguments need at least 1 dimension, got 0-d")
+        ka = a.shape[-1]
+        kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
+        if ka != kb:
+            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+                             f"(a's last dim {ka} != b's {'first' if b.ndim == 1 else 'second-to-last'} dim {kb})")
+        ctx.save_for_backward(a, b)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        out = matmul_arrays(a2, b2)
+        if a.ndim == 1:
+            out = out[..., 0, :]
+        if b.ndim == 1:
+            out = out[..., 0]
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2[..., None, :] if b.ndim > 1 else g2[..., None]
+        if b.ndim == 1:
+            g2 = g2[..., None]
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(matmul_arrays(g2, b2, trans_b=True), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            if b2.ndim == 2 and a2.ndim > 2:
+                # Sum over the batch inside one GEMM: (B*M, K)^T @ (B*M, N).
+                k = a2.shape[-1]
+                gb = matmul_arrays(a2.reshape(-1, k), g2.reshape(-1, g2.shape[-1]), trans_a=True)
+            else:
+                gb = unbroadcast(matmul_arrays(a2, g2, trans_a=True), b2.shape)
+            gb = gb.reshape(b.shape)
+        return ga, gb

@@ -1,0 +1,131 @@
+"""Shape and indexing ops: reshape, permute, expand, cat, stack, indexing,
+tril/triu. Views (reshape, permute, expand, basic indexing) share the
+input's version counter, set by the Tensor methods that call them."""
+from nerve.autograd import Function
+from nerve import backend
+from nerve.ops.elementwise import unbroadcast
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return x.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape), None
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return x.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        inverse = [0] * len(ctx.dims)
+        for i, d in enumerate(ctx.dims):
+            inverse[d] = i
+        return g.transpose(inverse), None
+
+
+class Expand(Function):
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        return backend.of(x).xp.broadcast_to(x, shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape), None
+
+
+class Cat(Function):
+    """cat(dim, *arrays): backward slices the gradient back apart."""
+
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.info = (dim, [x.shape[dim] for x in xs])
+        return backend.of(xs[0]).xp.concatenate(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        dim, sizes = ctx.info
+        grads, start = [], 0
+        for n in sizes:
+            index = [slice(None)] * g.ndim
+            index[dim] = slice(start, start + n)
+            grads.append(g[tuple(index)])
+            start += n
+        return (None, *grads)
+
+
+class Stack(Function):
+    @staticmethod
+    def forward(ctx, dim, *xs):
+        ctx.dim = dim
+        return backend.of(xs[0]).xp.stack(xs, axis=dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = backend.of(g).xp
+        return (None, *(xp.take(g, i, axis=ctx.dim) for i in range(g.shape[ctx.dim])))
+
+
+def is_basic_index(index):
+    """True when numpy indexing with `index` returns a view (ints, slices, None, Ellipsis)."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice)) and not isinstance(i, bool) for i in items)
+
+
+class GetItem(Function):
+    """x[index]; the gradient is scattered back with add.at, so repeated
+    integer indices accumulate."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.info = (x.shape, x.dtype, index)
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dtype, index = ctx.info
+        xp = backend.of(g).xp
+        gx = xp.zeros(shape, dtype=g.dtype)
+        if is_basic_index(index):
+            gx[index] = g
+        else:
+            xp.add.at(gx, index, g)
+        return gx, None
+
+
+class Tri(Function):
+    """tril (upper=False) or triu (upper=True) over the last two dims."""
+
+    @staticmethod
+    def forward(ctx, x, diagonal, upper):
+        xp = backend.of(x).xp
+        ctx.info = (diagonal, upper)
+        return xp.triu(x, diagonal) if upper else xp.tril(x, diagonal)
+
+    @staticmethod
+    def backward(ctx, g):
+        diagonal, upper = ctx.info
+        xp = backend.of(g).xp
+        return (xp.triu(g, diagonal) if upper else xp.tril(g, diagonal)), None, None
+
+
+class Pad(Function):
+    """Constant padding; pad = ((before, after), ...) per dim."""
+
+    @staticmethod
+    def forward(ctx, x, pad, value):
+        ctx.pad = pad
+        return backend.of(x).xp.pad(x, pad, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx, g):
+        index = tuple(slice(b, g.shape[i] - a) for i, (b, a) in enumerate(ctx.pad))
+        return g[index], None, None

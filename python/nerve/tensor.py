@@ -1,0 +1,1118 @@
+"""Tensor: an array (numpy on the CPU, cupy on a GPU) with autograd.
+
+Every method is a thin call into ``nerve.ops``; the math lives there. Views
+(reshape, permute, basic indexing, detach...) share their base's version
+counter, so an in-place change through any of them is seen by backward.
+"""
+import numbers
+
+import numpy as np
+
+from nerve import backend
+from nerve import random as _random
+from nerve.autograd import Function, VersionCounter, is_grad_enabled
+from nerve.autograd import backward as _backward
+from nerve.device import CPU, device as Device
+from nerve.ops import activation as A
+from nerve.ops import copy as C
+from nerve.ops import elementwise as E
+from nerve.ops import gemm as G
+from nerve.ops import reduce as R
+from nerve.ops import shape as S
+
+float16 = np.dtype(np.float16)
+float32 = np.dtype(np.float32)
+float64 = np.dtype(np.float64)
+int8 = np.dtype(np.int8)
+int16 = np.dtype(np.int16)
+int32 = np.dtype(np.int32)
+int64 = np.dtype(np.int64)
+uint8 = np.dtype(np.uint8)
+bool_ = np.dtype(np.bool_)
+
+_default_dtype = float32
+
+
+def set_default_dtype(dtype):
+    global _default_dtype
+    _default_dtype = np.dtype(dtype)
+
+
+def get_default_dtype():
+    return _default_dtype
+
+
+def _device_type(device):
+    return CPU.type if device is None else Device(device).type
+
+
+def _as_array(data, dtype=None, device=None):
+    """Array on `device` from Python data, numpy/cupy arrays or Tensors (copying)."""
+    if isinstance(data, Tensor):
+        data = data.data
+    be = backend.for_device(_device_type(device)) if device is not None else backend.of(data)
+    if dtype is None:
+        if isinstance(data, (np.ndarray, np.generic)) or type(data).__module__.startswith("cupy"):
+            dtype = data.dtype
+        else:
+            probe = np.asarray(data)
+            dtype = _default_dtype if probe.dtype.kind == "f" else probe.dtype
+    if backend.of(data) is not be:
+        data = backend.of(data).to_numpy(data)
+    return be.xp.array(data, dtype=np.dtype(dtype), copy=True)
+
+
+class Tensor:
+    """A multi-dimensional array with reverse-mode autograd, PyTorch style."""
+
+    __array_priority__ = 1000  # numpy defers to our reflected operators
+
+    def __init__(self, data, dtype=None, device=None, requires_grad=False):
+        self._init(_as_array(data, dtype, device), requires_grad)
+
+    @classmethod
+    def _wrap(cls, array, requires_grad=False):
+        t = cls.__new__(cls)
+        t._init(array, requires_grad)
+        return t
+
+    def _init(self, array, requires_grad):
+        self._data = array
+        self.grad = None
+        self.grad_fn = None
+        self._version_counter = VersionCounter()
+        self.requires_grad = requires_grad
+
+    def _view_of(self, base):
+        """Mark self as a view of base: one version counter."""
+        self._version_counter = base._version_counter
+        return self
+
+    # ------------------------------------------------------------- attributes
+    @property
+    def data(self):
+        return self._data
+
+    @data.setter
+    def data(self, value):
+        self._data = value.data if isinstance(value, Tensor) else value
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        value = bool(value)
+        if value and self._data.dtype.kind not in "fc":
+            raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
+        if not value and self.grad_fn is not None:
+            raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use detach()")
+        self._requires_grad = value
+
+    def requires_grad_(self, requires_grad=True):
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self):
+        return self.grad_fn is None
+
+    @property
+    def _xp(self):
+        return backend.of(self._data).xp
+
+    @property
+    def _version(self):
+        return self._version_counter.value
+
+    @property
+    def shape(self):
+        return Size(self._data.shape)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def device(self):
+        return CPU if backend.of(self._data) is backend.cpu else Device("cuda", self._data.device.id)
+
+    @property
+    def is_cuda(self):
+        return self.device.type == "cuda"
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def T(self):
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self):
+        return self.transpose(-2, -1)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self._data.size)
+
+    def element_size(self):
+        return self._data.itemsize
+
+    @property
+    def nbytes(self):
+        return int(self._data.nbytes)
+
+    def stride(self, dim=None):
+        s = tuple(v // self._data.itemsize for v in self._data.strides)
+        return s if dim is None else s[dim]
+
+    def is_contiguous(self):
+        return bool(self._data.flags.c_contiguous)
+
+    def is_floating_point(self):
+        return self.dtype.kind == "f"
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self)))
+
+    def __hash__(self):
+        return id(self)
+
+    # --------------------------------------------------------- conversions
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use detach().numpy()")
+        if self.device.type != "cpu":
+            raise TypeError("numpy: can't convert a cuda tensor to numpy; use .cpu() first")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if self.device.type != "cpu":
+            raise TypeError("__array__: can't convert a cuda tensor to numpy; use .cpu() first")
+        return self._data if dtype is None else self._data.astype(dtype, copy=False)
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def item(self):
+        if self.numel() != 1:
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape "
+                             f"{tuple(self.shape)}")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return backend.of(self._data).to_numpy(self._data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iub":
+            raise TypeError(f"only integer tensors of a single element can be converted to an index, got {self.dtype}")
+        return int(self.item())
+
+    def __bool__(self):
+        if self.numel() != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self.numel()} values is ambiguous")
+        return bool(self.item())
+
+    def __format__(self, spec):
+        if self.ndim == 0 or self.numel() == 1 and spec:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __repr__(self):
+        body = np.array2string(backend.of(self._data).to_numpy(self._data), separator=", ", precision=4,
+                               prefix="tensor(")
+        extras = []
+        if self.device.type != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.dtype not in (float32, int64, bool_) or self.numel() == 0:
+            extras.append(f"dtype=nerve.{self.dtype.name}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.fn.__name__}Backward>")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + body + "".join(", " + e for e in extras) + ")"
+
+    def to(self, *args, dtype=None, device=None, copy=False):
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+            elif isinstance(a, (Device, str)) and not _is_dtype_name(a):
+                device = a
+            else:
+                dtype = a
+        out = self
+        if device is not None and Device(device).type != self.device.type:
+            out = C.ToDevice.apply(out, Device(device).type)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = C.Cast.apply(out, np.dtype(dtype))
+        return out.clone() if copy and out is self else out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else Device("cuda", device if isinstance(device, numbers.Integral)
+                                                           else Device(device).index))
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"nerve.{self.dtype.name}"
+        return self.to(dtype=dtype)
+
+    def float(self):
+        return self.to(dtype=float32)
+
+    def double(self):
+        return self.to(dtype=float64)
+
+    def half(self):
+        return self.to(dtype=float16)
+
+    def long(self):
+        return self.to(dtype=int64)
+
+    def int(self):
+        return self.to(dtype=int32)
+
+    def bool(self):
+        return self.to(dtype=bool_)
+
+    # ----------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=False):
+        _backward(self, gradient, retain_graph)
+
+    def detach(self):
+        return Tensor._wrap(self._data)._view_of(self)
+
+    def detach_(self):
+        self.grad_fn = None
+        self._requires_grad = False
+        return self
+
+    def retain_grad(self):
+        if self.grad_fn is not None:
+            import weakref
+            self.grad_fn.retained = weakref.ref(self)
+
+    # ----------------------------------------------------------- operands
+    def _operand(self, other):
+        """`other` as a Tensor on self's device, with PyTorch's scalar type rules."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, np.bool_)):
+            return Tensor._wrap(self._xp.asarray(other, dtype=self.dtype))
+        if isinstance(other, numbers.Number):
+            dtype = self.dtype
+            if isinstance(other, numbers.Integral) and dtype.kind == "b":
+                dtype = int64
+            elif not isinstance(other, numbers.Integral) and dtype.kind in "biu":
+                dtype = _default_dtype
+            return Tensor._wrap(self._xp.asarray(other, dtype=dtype))
+        return Tensor(other, device=self.device)
+
+    def _binary(self, other, fn, reverse=False):
+        other = self._operand(other)
+        a, b = (other, self) if reverse else (self, other)
+        fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+        if fa != fb:  # int with float: the int side takes the float dtype (PyTorch, not numpy)
+            a, b = (a, b.to(dtype=a.dtype)) if fa else (a.to(dtype=b.dtype), b)
+        return fn.apply(a, b)
+
+    def __add__(self, other):
+        return self._binary(other, E.Add)
+
+    def __radd__(self, other):
+        return self._binary(other, E.Add, reverse=True)
+
+    def __sub__(self, other):
+        return self._binary(other, E.Sub)
+
+    def __rsub__(self, other):
+        return self._binary(other, E.Sub, reverse=True)
+
+    def __mul__(self, other):
+        return self._binary(other, E.Mul)
+
+    def __rmul__(self, other):
+        return self._binary(other, E.Mul, reverse=True)
+
+    def __truediv__(self, other):
+        me = self if self.is_floating_point() else self.float()
+        return me._binary(other, E.Div)
+
+    def __rtruediv__(self, other):
+        me = self if self.is_floating_point() else self.float()
+        return me._binary(other, E.Div, reverse=True)
+
+    def __floordiv__(self, other):
+        return Tensor._wrap(self._data // self._operand(other)._data)
+
+    def __mod__(self, other):
+        return Tensor._wrap(self._data % self._operand(other)._data)
+
+    def __neg__(self):
+        return E.Neg.apply(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.abs()
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return self._binary(exponent, E.Pow)
+        return E.PowScalar.apply(self, exponent)
+
+    def __rpow__(self, base):
+        return self._binary(base, E.Pow, reverse=True)
+
+    def __matmul__(self, other):
+        return self.matmul(other)
+
+    def __rmatmul__(self, other):
+        return self._operand(other).matmul(self)
+
+    def _compare(self, other, op):
+        other = self._operand(other)
+        return Tensor._wrap(op(self._data, other._data))
+
+    def __eq__(self, other):
+        return self._compare(other, lambda a, b: a == b)
+
+    def __ne__(self, other):
+        return self._compare(other, lambda a, b: a != b)
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    def __invert__(self):
+        return Tensor._wrap(~self._data)
+
+    def __and__(self, other):
+        return self._compare(other, lambda a, b: a & b)
+
+    def __or__(self, other):
+        return self._compare(other, lambda a, b: a | b)
+
+    def __xor__(self, other):
+        return self._compare(other, lambda a, b: a ^ b)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+    add, sub, mul, div, pow = __add__, __sub__, __mul__, __truediv__, __pow__
+    multiply, divide, subtract, greater, less = __mul__, __truediv__, __sub__, __gt__, __lt__
+
+    def logical_not(self):
+        return Tensor._wrap(self._xp.logical_not(self._data))
+
+    def isnan(self):
+        return Tensor._wrap(self._xp.isnan(self._data))
+
+    def isfinite(self):
+        return Tensor._wrap(self._xp.isfinite(self._data))
+
+    def allclose(self, other, rtol=1e-5, atol=1e-8):
+        return bool(self._xp.allclose(self._data, self._operand(other)._data, rtol=rtol, atol=atol))
+
+    def equal(self, other):
+        other = self._operand(other)
+        return self.shape == other.shape and bool((self._data == other._data).all())
+
+    # ------------------------------------------------------------- math
+    def exp(self):
+        return E.Exp.apply(self._floating())
+
+    def log(self):
+        return E.Log.apply(self._floating())
+
+    def log1p(self):
+        return E.Log1p.apply(self._floating())
+
+    def sqrt(self):
+        return E.Sqrt.apply(self._floating())
+
+    def rsqrt(self):
+        return 1 / self.sqrt()
+
+    def abs(self):
+        return E.Abs.apply(self)
+
+    def sin(self):
+        return E.Sin.apply(self._floating())
+
+    def cos(self):
+        return E.Cos.apply(self._floating())
+
+    def square(self):
+        return self * self
+
+    def reciprocal(self):
+        return 1 / self
+
+    def sign(self):
+        return Tensor._wrap(self._xp.sign(self._data))
+
+    def floor(self):
+        return Tensor._wrap(self._xp.floor(self._data))
+
+    def ceil(self):
+        return Tensor._wrap(self._xp.ceil(self._data))
+
+    def round(self):
+        return Tensor._wrap(self._xp.round(self._data))
+
+    def clamp(self, min=None, max=None):
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of 'min' and 'max' must be given")
+        return E.Clamp.apply(self, min, max)
+
+    clip = clamp
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace(lambda: self.clamp(min, max))
+
+    def maximum(self, other):
+        other = self._operand(other)
+        return where(self >= other, self, other)
+
+    def minimum(self, other):
+        other = self._operand(other)
+        return where(self <= other, self, other)
+
+    def _floating(self):
+        return self if self.is_floating_point() else self.to(dtype=_default_dtype)
+
+    def relu(self):
+        return A.Relu.apply(self)
+
+    def sigmoid(self):
+        return A.Sigmoid.apply(self._floating())
+
+    def tanh(self):
+        return A.Tanh.apply(self._floating())
+
+    def softmax(self, dim):
+        return A.Softmax.apply(self._floating(), dim)
+
+    def log_softmax(self, dim):
+        return A.LogSoftmax.apply(self._floating(), dim)
+
+    def matmul(self, other):
+        other = self._operand(other)
+        return G.MatMul.apply(self, other)
+
+    def mm(self, other):
+        if self.ndim != 2 or self._operand(other).ndim != 2:
+            raise ValueError(f"mm: expected 2-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
+        return self.matmul(other)
+
+    def bmm(self, other):
+        if self.ndim != 3 or self._operand(other).ndim != 3:
+            raise ValueError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
+        return self.matmul(other)
+
+    def dot(self, other):
+        return self.matmul(other)
+
+    # ---------------------------------------------------------- reductions
+    def sum(self, dim=None, keepdim=False, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        if x.dtype.kind in "biu":
+            return Tensor._wrap(x._data.sum(axis=R.normalize_dims(dim, x.ndim), keepdims=keepdim))
+        return R.Sum.apply(x, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return R.Mean.apply(self._floating(), dim, keepdim)
+
+    def _extreme(self, dim, keepdim, sign):
+        if dim is None or not isinstance(dim, numbers.Integral):
+            if self.numel() == 0:
+                raise RuntimeError(f"{'max' if sign > 0 else 'min'}: expected a non-empty tensor")
+            return R.Amax.apply(self, dim, keepdim, sign)
+        values = R.MaxDim.apply(self, dim, keepdim, sign)
+        indices = self.argmax(dim, keepdim) if sign > 0 else self.argmin(dim, keepdim)
+        return MinMax(values, indices)
+
+    def max(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.maximum(dim)
+        return self._extreme(dim, keepdim, 1)
+
+    def min(self, dim=None, keepdim=False):
+        if isinstance(dim, Tensor):
+            return self.minimum(dim)
+        return self._extreme(dim, keepdim, -1)
+
+    def amax(self, dim=None, keepdim=False):
+        return R.Amax.apply(self, dim, keepdim, 1)
+
+    def amin(self, dim=None, keepdim=False):
+        return R.Amax.apply(self, dim, keepdim, -1)
+
+    def argmax(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._wrap(self._xp.asarray(self._data.argmax(), dtype=int64))
+        return Tensor._wrap(self._xp.argmax(self._data, axis=dim, keepdims=keepdim).astype(int64))
+
+    def argmin(self, dim=None, keepdim=False):
+        if dim is None:
+            return Tensor._wrap(self._xp.asarray(self._data.argmin(), dtype=int64))
+        return Tensor._wrap(self._xp.argmin(self._data, axis=dim, keepdims=keepdim).astype(int64))
+
+    def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        if correction is None:
+            correction = 1 if unbiased is None or unbiased else 0
+        return R.Var.apply(self._floating(), dim, correction, keepdim)
+
+    def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
+        return self.var(dim, unbiased, keepdim, correction).sqrt()
+
+    def logsumexp(self, dim, keepdim=False):
+        return R.LogSumExp.apply(self._floating(), dim, keepdim)
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        if p == 2 or p == "fro":
+            return (self * self).sum(dim, keepdim).sqrt()
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if p == float("inf"):
+            return self.abs().amax(dim, keepdim)
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def prod(self, dim=None, keepdim=False):
+        return Tensor._wrap(self._data.prod(axis=R.normalize_dims(dim, self.ndim), keepdims=keepdim))
+
+    def any(self, dim=None, keepdim=False):
+        return Tensor._wrap(self._xp.any(self._data, axis=dim, keepdims=keepdim))
+
+    def all(self, dim=None, keepdim=False):
+        return Tensor._wrap(self._xp.all(self._data, axis=dim, keepdims=keepdim))
+
+    # --------------------------------------------------------------- shape
+    def reshape(self, *shape):
+        shape = _shape_arg(shape)
+        return S.Reshape.apply(self, shape)._view_of(self)
+
+    def view(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
+            return self.to(dtype=shape[0])
+        if not self._data.flags.c_contiguous and self.numel() > 1:
+            raise RuntimeError("view: the tensor is not contiguous; use reshape() or contiguous().view()")
+        return self.reshape(*shape)
+
+    def view_as(self, other):
+        return self.view(other.shape)
+
+    def reshape_as(self, other):
+        return self.reshape(other.shape)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        if self.ndim == 0:
+            return self.reshape(1)
+        s, e = start_dim % self.ndim, end_dim % self.ndim
+        shape = self.shape
+        return self.reshape(*shape[:s], -1 if self.numel() else int(np.prod(shape[s:e + 1])), *shape[e + 1:])
+
+    def unflatten(self, dim, sizes):
+        dim = dim % self.ndim
+        return self.reshape(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
+
+    def permute(self, *dims):
+        dims = tuple(d % max(self.ndim, 1) for d in _shape_arg(dims))
+        if sorted(dims) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
+        return S.Permute.apply(self, dims)._view_of(self)
+
+    def transpose(self, dim0, dim1):
+        dims = list(range(self.ndim))
+        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        return self.permute(*dims)
+
+    def swapaxes(self, dim0, dim1):
+        return self.transpose(dim0, dim1)
+
+    def t(self):
+        if self.ndim > 2:
+            raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {self.ndim}")
+        return self.T
+
+    def contiguous(self):
+        if self._data.flags.c_contiguous:
+            return self
+        return C.Clone.apply(self) if self.requires_grad else Tensor._wrap(self._xp.ascontiguousarray(self._data))
+
+    def clone(self):
+        return C.Clone.apply(self)
+
+    def squeeze(self, dim=None):
+        if dim is None:
+            return self.reshape(*[n for n in self.shape if n != 1])
+        dims = {d % max(self.ndim, 1) for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)}
+        return self.reshape(*[n for i, n in enumerate(self.shape) if not (i in dims and n == 1)])
+
+    def unsqueeze(self, dim):
+        dim = dim % (self.ndim + 1)
+        return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
+
+    def expand(self, *shape):
+        shape = list(_shape_arg(shape))
+        lead = len(shape) - self.ndim
+        if lead < 0:
+            raise ValueError(f"expand: the number of sizes ({len(shape)}) is smaller than the tensor's dims "
+                             f"({self.ndim})")
+        for i in range(self.ndim):
+            if shape[lead + i] == -1:
+                shape[lead + i] = self.shape[i]
+        return S.Expand.apply(self, tuple(shape))._view_of(self)
+
+    def expand_as(self, other):
+        return self.expand(*other.shape)
+
+    def repeat(self, *sizes):
+        sizes = _shape_arg(sizes)
+        x = self.reshape(*([1] * (len(sizes) - self.ndim)), *self.shape)
+        # tile = expand an inserted axis before each dim, then merge it in.
+        inter = []
+        for r, n in zip(sizes, x.shape):
+            inter += [r, n]
+        expanded = x.reshape(*[v for n in x.shape for v in (1, n)]).expand(*inter)
+        return expanded.reshape(*[r * n for r, n in zip(sizes, x.shape)])
+
+    def narrow(self, dim, start, length):
+        index = [slice(None)] * self.ndim
+        index[dim] = slice(start, start + length)
+        return self[tuple(index)]
+
+    def split(self, split_size_or_sections, dim=0):
+        n = self.shape[dim]
+        if isinstance(split_size_or_sections, numbers.Integral):
+            size = int(split_size_or_sections)
+            if size <= 0:
+                raise ValueError(f"split: split_size must be positive, got {size}")
+            sections = [min(size, n - s) for s in range(0, n, size)] or [0]
+        else:
+            sections = list(split_size_or_sections)
+            if sum(sections) != n:
+                raise ValueError(f"split: sections {sections} do not sum to dimension {dim}'s size {n}")
+        out, start = [], 0
+        for s in sections:
+            out.append(self.narrow(dim, start, s))
+            start += s
+        return tuple(out)
+
+    def chunk(self, chunks, dim=0):
+        n = self.shape[dim]
+        return self.split(max(-(-n // chunks), 1), dim)
+
+    def unbind(self, dim=0):
+        return tuple(self.select(dim, i) for i in range(self.shape[dim]))
+
+    def select(self, dim, index):
+        idx = [slice(None)] * self.ndim
+        idx[dim] = index
+        return self[tuple(idx)]
+
+    def tril(self, diagonal=0):
+        return S.Tri.apply(self, diagonal, False)
+
+    def triu(self, diagonal=0):
+        return S.Tri.apply(self, diagonal, True)
+
+    def masked_fill(self, mask, value):
+        mask = self._operand(mask)
+        return where(mask, self._operand(value).to(dtype=self.dtype), self)
+
+    def gather(self, dim, index):
+        xp = self._xp
+        idx = self._operand(index)._data
+        grid = list(xp.indices(idx.shape, sparse=True))
+        grid[dim % self.ndim] = idx
+        return self[tuple(grid)]
+
+    # ------------------------------------------------------------ indexing
+    def __getitem__(self, index):
+        index = _index_arg(index)
+        out = S.GetItem.apply(self, index)
+        return out._view_of(self) if S.is_basic_index(index) else out
+
+    def __setitem__(self, index, value):
+        index = _index_arg(index)
+        value = self._operand(value)
+        if (self.requires_grad or value.requires_grad) and is_grad_enabled():
+            self._inplace(lambda: _SetItem.apply(self, value.to(dtype=self.dtype), index))
+        else:
+            self._check_inplace()
+            self._data[index] = value._data
+            self._version_counter.value += 1
+
+    # ------------------------------------------------------------ in place
+    def _check_inplace(self):
+        if self.requires_grad and self.grad_fn is None and is_grad_enabled():
+            raise RuntimeError("in-place op: a leaf tensor that requires grad is being changed in place; "
+                               "wrap the change in nerve.no_grad() or use an out-of-place op")
+
+    def _inplace(self, compute):
+        """Run `compute` out of place, then write its result into self and
+        take over its graph node (PyTorch's rebase of history)."""
+        self._check_inplace()
+        result = compute()
+        if tuple(result.shape) != tuple(self.shape):
+            raise RuntimeError(f"in-place op: result of shape {tuple(result.shape)} does not fit the tensor's "
+                               f"shape {tuple(self.shape)}")
+        self._data[...] = result._data
+        self._version_counter.value += 1
+        if is_grad_enabled():
+            self.grad_fn = result.grad_fn
+            self._requires_grad = result.requires_grad
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace(lambda: self + (other if alpha == 1 else self._operand(other) * alpha))
+
+    def sub_(self, other, alpha=1):
+        return self._inplace(lambda: self - (other if alpha == 1 else self._operand(other) * alpha))
+
+    def mul_(self, other):
+        return self._inplace(lambda: self * other)
+
+    def div_(self, other):
+        return self._inplace(lambda: self / other)
+
+    def pow_(self, exponent):
+        return self._inplace(lambda: self ** exponent)
+
+    def copy_(self, src):
+        src = self._operand(src).to(dtype=self.dtype, device=self.device)
+        return self._inplace(lambda: src.expand(*self.shape))
+
+    def fill_(self, value):
+        self._check_inplace()
+        self._data[...] = value.item() if isinstance(value, Tensor) else value
+        self._version_counter.value += 1
+        return self
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def masked_fill_(self, mask, value):
+        return self._inplace(lambda: self.masked_fill(mask, value))
+
+    def relu_(self):
+        return self._inplace(self.relu)
+
+    def uniform_(self, a=0.0, b=1.0):
+        return self.fill_array_(_random.generator().uniform(a, b, self.shape))
+
+    def normal_(self, mean=0.0, std=1.0):
+        return self.fill_array_(_random.generator().normal(mean, std, self.shape))
+
+    def fill_array_(self, array):
+        """Write a numpy array into self in place (no graph); used by init."""
+        self._data[...] = backend.of(self._data).asarray(array, dtype=self.dtype)
+        self._version_counter.value += 1
+        return self
+
+    # ------------------------------------------------------------ creation
+    def new_tensor(self, data, dtype=None):
+        return Tensor(data, dtype=dtype or self.dtype, device=self.device)
+
+    def new_zeros(self, *size, dtype=None):
+        return zeros(*size, dtype=dtype or self.dtype, device=self.device)
+
+    def new_ones(self, *size, dtype=None):
+        return ones(*size, dtype=dtype or self.dtype, device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None):
+        return full(size, fill_value, dtype=dtype or self.dtype, device=self.device)
+
+    def new_empty(self, *size, dtype=None):
+        return empty(*size, dtype=dtype or self.dtype, device=self.device)
+
+
+class _SetItem(Function):
+    """out = x with out[index] = value; gradients to both."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.info = (index, value.shape)
+        out = x.copy()
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, vshape = ctx.info
+        gx = g.copy()
+        gx[index] = 0
+        gv = E.unbroadcast(g[index], vshape) if ctx.needs_input_grad[1] else None
+        return gx, gv, None
+
+
+class Size(tuple):
+    """Tensor.shape: a tuple that prints like PyTorch's."""
+
+    def __repr__(self):
+        return f"nerve.Size({list(self)})"
+
+    def numel(self):
+        return int(np.prod(self))
+
+
+class MinMax(tuple):
+    """(values, indices) from max/min over a dim."""
+
+    def __new__(cls, values, indices):
+        return super().__new__(cls, (values, indices))
+
+    @property
+    def values(self):
+        return self[0]
+
+    @property
+    def indices(self):
+        return self[1]
+
+
+def _is_dtype_name(x):
+    if not isinstance(x, str):
+        return False
+    try:
+        Device(x)
+        return False
+    except ValueError:
+        return True
+
+
+def _shape_arg(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def _index_arg(index):
+    """Tensors inside an index become arrays (int for gather, bool for masks)."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, list):
+        return np.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i for i in index)
+    return index
+
+
+# ------------------------------------------------------------------ creation
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor copying `data` (Python numbers, lists, numpy arrays, tensors)."""
+    return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _make(fill, size, dtype, device, requires_grad):
+    be = backend.for_device(_device_type(device))
+    shape = _shape_arg(size)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"negative dimension in size {shape}")
+    return Tensor._wrap(fill(be.xp, shape, np.dtype(dtype or _default_dtype)), requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.zeros(s, d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.ones(s, d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.empty(s, d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None and isinstance(fill_value, (bool, numbers.Integral)):
+        dtype = bool_ if isinstance(fill_value, bool) else int64
+    return _make(lambda xp, s, d: xp.full(s, fill_value, d), size, dtype, device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _make(lambda xp, s, d: xp.eye(n, m, dtype=d), (), dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
+        dtype = int64 if ints else _default_dtype
+    be = backend.for_device(_device_type(device))
+    return Tensor._wrap(be.xp.arange(start, end, step, dtype=np.dtype(dtype)), requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    be = backend.for_device(_device_type(device))
+    return Tensor._wrap(be.xp.linspace(start, end, steps, dtype=np.dtype(dtype or _default_dtype)), requires_grad)
+
+
+def _random_tensor(sample, size, dtype, device, requires_grad):
+    shape = _shape_arg(size)
+    dtype = np.dtype(dtype or _default_dtype)
+    array = sample(_random.generator(), shape).astype(dtype, copy=False)
+    return Tensor._wrap(backend.for_device(_device_type(device)).asarray(array), requires_grad)
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1) from nerve's seeded generator."""
+    return _random_tensor(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False):
+    """Standard normal from nerve's seeded generator."""
+    return _random_tensor(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None):
+    if high is None:
+        low, high = 0, low
+    return _random_tensor(lambda g, s: g.integers(low, high, s), size, dtype or int64, device, False)
+
+
+def randperm(n, dtype=None, device=None):
+    return _random_tensor(lambda g, s: g.permutation(n), (), dtype or int64, device, False)
+
+
+def _like(fn, t, dtype, device, requires_grad, *args):
+    return fn(*args, *t.shape, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def zeros_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(zeros, t, dtype, device, requires_grad)
+
+
+def ones_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(ones, t, dtype, device, requires_grad)
+
+
+def empty_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(empty, t, dtype, device, requires_grad)
+
+
+def rand_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(rand, t, dtype, device, requires_grad)
+
+
+def randn_like(t, dtype=None, device=None, requires_grad=False):
+    return _like(randn, t, dtype, device, requires_grad)
+
+
+def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(t.shape, fill_value, dtype=dtype or t.dtype, device=device or t.device, requires_grad=requires_grad)
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a numpy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray, got {type(array).__name__}")
+    return Tensor._wrap(array)
+
+
+def from_dlpack(obj):
+    """Zero-copy import from any DLPack producer (numpy, cupy, PyTorch...)."""
+    device_type, _ = obj.__dlpack_device__()
+    if device_type == 1:  # kDLCPU
+        return Tensor._wrap(np.from_dlpack(obj))
+    from nerve.backend import cuda
+    return Tensor._wrap(cuda.xp.from_dlpack(obj))
+
+
+def as_tensor(data, dtype=None, device=None):
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == np.dtype(dtype)) and device is None:
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == np.dtype(dtype)) and device is None:
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
+
+
+# ---------------------------------------------------------- free functions
+def _tensors(seq, op):
+    seq = list(seq)
+    if not seq:
+        raise ValueError(f"{op}: expected a non-empty sequence of tensors")
+    return [t if isinstance(t, Tensor) else tensor(t) for t in seq]
+
+
+def cat(tensors, dim=0):
+    ts = _tensors(tensors, "cat")
+    ref = next((t for t in ts if t.ndim), ts[0])
+    ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
+    dim = dim % max(ref.ndim, 1)
+    for t in ts:
+        if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
+            raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
+                             f"{tuple(t.shape)}")
+    return S.Cat.apply(dim, *ts)
+
+
+def stack(tensors, dim=0):
+    ts = _tensors(tensors, "stack")
+    for t in ts:
+        if t.shape != ts[0].shape:
+            raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
+                             f"{tuple(t.shape)}")
+    return S.Stack.apply(dim % (ts[0].ndim + 1), *ts)
+
+
+def where(condition, input=None, other=None):
+    if input is None and other is None:
+        return tuple(Tensor._wrap(a) for a in backend.of(condition._data).xp.nonzero(condition._data))
+    ref = input if isinstance(input, Tensor) else other
+    if not isinstance(ref, Tensor):
+        ref = tensor(input)
+    a, b = ref._operand(input), ref._operand(other)
+    if a.dtype != b.dtype:
+        common = np.promote_types(a.dtype, b.dtype)
+        if a.dtype.kind == "f" and b.dtype.kind != "f":
+            common = a.dtype
+        elif b.dtype.kind == "f" and a.dtype.kind != "f":
+            common = b.dtype
+        a, b = a.to(dtype=common), b.to(dtype=common)
+    cond = condition._data if isinstance(condition, Tensor) else ref._xp.asarray(condition)
+    return E.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
+
+
+def maximum(a, b):
+    return a.maximum(b)
+
+
+def minimum(a, b):
+    return a.minimum(b)
