@@ -22,7 +22,7 @@ HeadsView<T> heads_view(const py::array& a, const char* op, const char* arg, int
   const int64_t item = a.itemsize();
   for (int d = 0; d < 4; ++d)
     NERVE_CHECK(a.strides(d) % item == 0, op, ": argument '", arg, "' has a stride that is not a multiple of its itemsize");
-  NERVE_CHECK(a.strides(3) == item || D <= 1, op, ": argument '", arg,
+  NERVE_CHECK(a.strides(3) == item || D <= 1 || a.size() == 0, op, ": argument '", arg,
               "' must have a contiguous last dim (D), got stride ", a.strides(3), " bytes");
   HeadsView<T> v;
   v.data = data_as<T>(const_cast<py::array&>(a), op, arg);

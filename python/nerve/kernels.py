@@ -17,3 +17,25 @@ def gelu(x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_forward(out, x, approximate)
     return out
+
+
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
+    """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
+
+    Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
+    and the log-sum-exp of each row's logits (B, H, L), which
+    attention_backward needs. scale defaults to 1/sqrt(D). attn_mask: None,
+    bool (True = take part) or additive float, broadcastable to (B, H, L, S).
+    is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
+    lse = -inf.
+    """
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal)
+
+
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None):
+    """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal)
