@@ -7,4 +7,6 @@ namespace py = pybind11;
 void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_attention(py::module_& m);
+void bind_layer_norm(py::module_& m);
+void bind_embedding(py::module_& m);
 }  // namespace nerve::bind

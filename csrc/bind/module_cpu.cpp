@@ -20,4 +20,6 @@ PYBIND11_MODULE(_C, m) {
   nerve::bind::bind_gemm(m);
   nerve::bind::bind_activation(m);
   nerve::bind::bind_attention(m);
+  nerve::bind::bind_layer_norm(m);
+  nerve::bind::bind_embedding(m);
 }

@@ -39,3 +39,28 @@ def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False,
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
     return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal)
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the last dim of x (N, C): returns (y, mean, rstd); mean, rstd are (N,)."""
+    from nerve import backend
+    return backend.of(x).layer_norm_forward(x, weight, bias, eps)
+
+
+def layer_norm_backward(grad, x, mean, rstd, weight=None):
+    """(dx, dweight, dbias) of layer_norm; dweight and dbias are None when weight is None."""
+    from nerve import backend
+    affine = weight is not None
+    return backend.of(x).layer_norm_backward(grad, x, mean, rstd, weight, True, affine, affine)
+
+
+def embedding(weight, indices):
+    """weight[indices]: rows of weight (num, dim) gathered by integer indices of any shape."""
+    from nerve import backend
+    return backend.of(weight).embedding_forward(weight, indices)
+
+
+def embedding_backward(grad, indices, num, padding_idx=None):
+    """Gradient of embedding for weight (num, dim): scatter-add of grad rows; padding_idx's row stays 0."""
+    from nerve import backend
+    return backend.of(grad).embedding_backward(grad, indices, num, padding_idx)

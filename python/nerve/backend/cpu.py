@@ -91,3 +91,45 @@ def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_ca
     dq, dk, dv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
     _C.attention_backward(dq, dk, dv, grad, q, k, v, out, lse, attn_mask, float(scale), bool(is_causal))
     return dq, dk, dv
+
+
+def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the last dim of x (N, C): returns y (N, C), mean and rstd (N,)."""
+    x = np.ascontiguousarray(x)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    y = np.empty_like(x)
+    mean, rstd = np.empty(x.shape[:1], x.dtype), np.empty(x.shape[:1], x.dtype)
+    _C.layer_norm_forward(y, mean, rstd, x, weight, bias, float(eps))
+    return y, mean, rstd
+
+
+def layer_norm_backward(grad, x, mean, rstd, weight=None, need_dx=True, need_dweight=True, need_dbias=True):
+    """(dx, dweight, dbias) of layer_norm_forward; None for what is not needed (or absent)."""
+    grad, x = np.ascontiguousarray(grad, dtype=x.dtype), np.ascontiguousarray(x)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    C = x.shape[1]
+    dx = np.empty_like(x) if need_dx else None
+    dw = np.empty(C, x.dtype) if need_dweight else None
+    db = np.empty(C, x.dtype) if need_dbias else None
+    if dx is not None or dw is not None or db is not None:
+        _C.layer_norm_backward(dx, dw, db, grad, x, mean, rstd, weight)
+    return dx, dw, db
+
+
+def embedding_forward(weight, indices):
+    """weight[indices] for weight (num, dim) and integer indices of any shape."""
+    idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
+    weight = np.ascontiguousarray(weight)
+    out = np.empty((idx.size, weight.shape[1]), weight.dtype)
+    _C.embedding_forward(out, weight, idx)
+    return out.reshape(np.shape(indices) + (weight.shape[1],))
+
+
+def embedding_backward(grad, indices, num, padding_idx=None):
+    """d(weight) (num, dim): grad rows scatter-added at indices; padding_idx's row gets none."""
+    idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
+    grad = np.ascontiguousarray(grad).reshape(idx.size, grad.shape[-1])
+    dweight = np.empty((num, grad.shape[1]), grad.dtype)
+    _C.embedding_backward(dweight, grad, idx, -1 if padding_idx is None else int(padding_idx))
+    return dweight
