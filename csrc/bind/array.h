@@ -81,6 +81,10 @@ inline MatrixView matrix_view(const py::array& a, const char* op, const char* ar
     NERVE_CHECK(a.strides(0) % item == 0, op, ": argument '", arg, "' has a batch stride that is not a multiple of its itemsize");
     v.batch_stride = a.strides(0) / item;
   }
+  if (v.rows == 0 || v.cols == 0 || v.batch == 0) {  // empty: strides are meaningless
+    v.ld = std::max<int64_t>(v.cols, 1);
+    return v;
+  }
   const int64_t rs = a.strides(d - 2), cs = a.strides(d - 1);
   auto ok_ld = [&](int64_t s, int64_t minimum) { return s >= 0 && s % item == 0 && s / item >= minimum; };
   if ((cs == item || v.cols <= 1) && ok_ld(rs, std::max<int64_t>(v.cols, 1))) {

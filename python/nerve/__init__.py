@@ -16,3 +16,4 @@ from nerve.tensor import (
 half, float, double, long, int, bool = float16, float32, float64, int64, int32, bool_  # noqa: A001
 from nerve import cuda
 from nerve.info import info
+from nerve import nn

@@ -66,3 +66,35 @@ class MatMul(Function):
                 gb = unbroadcast(matmul_arrays(a2, g2, trans_a=True), b2.shape)
             gb = gb.reshape(b.shape)
         return ga, gb
+
+
+class Linear(Function):
+    """x @ weight.T + bias with x (..., in), weight (out, in): the GEMM reads
+    weight transposed in place, and the gradients are GEMMs too."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        if x.shape[-1] != weight.shape[1]:
+            raise ValueError(f"linear: input's last dim {x.shape[-1]} does not match weight's in_features "
+                             f"{weight.shape[1]} (weight shape {tuple(weight.shape)})")
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        x2 = x.reshape(-1, x.shape[-1])
+        out = backend.of(x).matmul(x2, weight, trans_b=True)
+        if bias is not None:
+            out += bias
+        return out.reshape(x.shape[:-1] + (weight.shape[0],))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, weight = ctx.saved_tensors
+        be = backend.of(g)
+        g2 = g.reshape(-1, g.shape[-1])
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = be.matmul(g2, weight).reshape(x.shape)
+        if ctx.needs_input_grad[1]:
+            gw = be.matmul(g2, x.reshape(-1, x.shape[-1]), trans_a=True)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = g2.sum(axis=0)
+        return gx, gw, gb
