@@ -5,4 +5,8 @@ from nerve.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
 from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
 from nerve.nn.module import Module
+from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter
+from nerve.nn.sparse import Embedding
+from nerve.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
+                                  TransformerEncoder, TransformerEncoderLayer)

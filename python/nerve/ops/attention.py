@@ -82,7 +82,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     tensors = [t if isinstance(t, Tensor) else Tensor._wrap(t) for t in (query, key, value)]
     if dropout_p > 0 or v.shape[-1] != q.shape[-1]:
-        return _composed(*tensors, mask, dropout_p, is_causal, scale)
+        return attention_with_weights(*tensors, mask, dropout_p, is_causal, scale)[0]
     batch, L, S = q.shape[:-2], q.shape[-2], k.shape[-2]
     if q.ndim == 4:
         return ScaledDotProductAttention.apply(*tensors, mask, scale, is_causal)
@@ -96,11 +96,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return out.reshape(*batch, L, v.shape[-1])
 
 
-def _composed(q, k, v, mask, dropout_p, is_causal, scale):
-    """The unfused path (dropout, or a value head size != D): op by op, (L, S) in memory."""
-    from nerve import random as nrandom
+def attention_with_weights(q, k, v, mask, dropout_p, is_causal, scale):
+    """The unfused path: (out, probabilities (..., L, S) before dropout), op by op, (L, S) in memory.
+
+    q, k, v are Tensors; mask is an array (bool: True = take part, or
+    additive) or None. Used for dropout, for Ev != D and by
+    nn.MultiheadAttention when need_weights=True.
+    """
+    from nerve.ops.dropout import keep_mask
     from nerve.tensor import Tensor
     xp = backend.of(q.data).xp
+    dtype = q.data.dtype
     L, S = q.shape[-2], k.shape[-2]
     allowed = xp.ones((L, S), dtype=bool)
     if is_causal:
@@ -111,17 +117,14 @@ def _composed(q, k, v, mask, dropout_p, is_causal, scale):
             allowed = allowed & mask
         else:
             allowed = allowed & ~xp.isneginf(mask)
-            additive = xp.where(xp.isneginf(mask), 0, mask).astype(q.dtype)
+            additive = xp.where(xp.isneginf(mask), 0, mask).astype(dtype)
     # Masked logits get a large finite penalty (not -inf) so a fully masked
     # row softmaxes to finite values, which `valid` then zeroes.
-    big = q.data.dtype.type(np.finfo(q.data.dtype).min / 4)
-    bias = xp.where(allowed, q.data.dtype.type(0), big)
+    bias = xp.where(allowed, dtype.type(0), dtype.type(np.finfo(dtype).min / 4))
     if additive is not None:
         bias = bias + additive
-    valid = allowed.any(-1, keepdims=True).astype(q.data.dtype)
+    valid = allowed.any(-1, keepdims=True).astype(dtype)
     s = (q @ k.transpose(-2, -1)) * scale + Tensor._wrap(bias)
     p = s.softmax(-1) * Tensor._wrap(valid)
-    if dropout_p > 0:
-        keep = nrandom.generator().random(p.shape) >= dropout_p
-        p = p * Tensor._wrap(xp.asarray(keep / (1.0 - dropout_p), dtype=q.data.dtype))
-    return p @ v
+    pd = p * Tensor._wrap(keep_mask(tuple(p.shape), dropout_p, dtype, q.data)) if dropout_p > 0 else p
+    return pd @ v, p
