@@ -5,14 +5,15 @@
 //
 // Forward (FlashAttention-2 order), one task per (batch, head, tile of kBr
 // query rows), OpenMP dynamic schedule over tasks:
+//   K^T (D x S) and V (S x Dp) of the head, packed and zero padded once per
+//   head and thread (PackedHead), shared by that head's query tiles
 //   Qs = q_tile * scale                                  (kBr x Dp, packed)
 //   for each tile of kBc keys (up to the diagonal when causal):
-//     Kt = k_tile^T (D x kBc), Vp = v_tile (kBc x Dp)    (packed, zero padded)
-//     S = Qs Kt, masked (-inf)                           (kBr x kBc, in L1)
+//     S = Qs K^T[:, tile], masked (-inf)                 (kBr x kBc, in L1)
 //     m' = max(m, rowmax S); P = exp(S - m'); c = exp(m - m')
-//     l = l c + rowsum P;  O = O c + P Vp
-//   out = O / l, lse = m + log l.  Memory: O(kBr*(kBc + D)) per thread; no
-//   L x S matrix exists. Saved for backward: out and lse only.
+//     l = l c + rowsum P;  O = O c + P V[tile]
+//   out = O / l, lse = m + log l.  Memory: O(S*D + kBr*(kBc + D)) per
+//   thread; no L x S matrix exists. Saved for backward: out and lse only.
 // Backward (FlashAttention-2), one task per (batch, head): for each key tile
 // (kernel's K/V rows stay in L1/L2), for each query tile it recomputes
 // P = exp(S - lse) and accumulates
@@ -237,38 +238,51 @@ void pack_rows(T* dst, int64_t Dp, const T* src, int64_t ld, int64_t rows, int64
   }
 }
 
-// dst (D x kBc) = src^T for `cols` rows of src, zero padded to kBc columns.
+// dst (D x ldd) = src^T for `cols` rows of src, zero padded to `width` columns.
 template <class T>
-void pack_transposed(T* dst, const T* src, int64_t ld, int64_t cols, int64_t D) {
+void pack_transposed(T* dst, int64_t ldd, const T* src, int64_t ld, int64_t cols, int64_t width, int64_t D) {
   for (int64_t d = 0; d < D; ++d) {
-    T* row = dst + d * kBc;
+    T* row = dst + d * ldd;
     for (int64_t c = 0; c < cols; ++c) row[c] = src[c * ld + d];
-    std::fill(row + cols, row + kBc, T(0));
+    std::fill(row + cols, row + width, T(0));
   }
 }
 
+// One head's K^T (D x Sp) and V (Sp x Dp), zero padded to Sp = S rounded up
+// to kBc: packed once per head and thread, reused by all its query tiles.
 template <class T>
-void forward_tile(T* out, T* lse, const HeadsView<T>& q, const HeadsView<T>& k, const HeadsView<T>& v,
-                  const AttentionMask& mask, const AttentionSizes& n, int64_t b, int64_t h, int64_t i0,
-                  std::vector<T>& ws) {
+struct PackedHead {
+  int64_t bh = -1, Sp = 0;
+  std::vector<T> kt, vp;
+
+  void pack(const HeadsView<T>& k, const HeadsView<T>& v, const AttentionSizes& n, int64_t b, int64_t h) {
+    if (bh == b * n.H + h) return;
+    bh = b * n.H + h;
+    const int64_t D = n.D, Dp = round_up<T>(D);
+    Sp = (n.S + kBc - 1) / kBc * kBc;
+    kt.resize(D * Sp);
+    vp.resize(Sp * Dp);
+    pack_transposed(kt.data(), Sp, k.data + b * k.sb + h * k.sh, k.sl, n.S, Sp, D);
+    pack_rows(vp.data(), Dp, v.data + b * v.sb + h * v.sh, v.sl, n.S, D, T(1));
+    std::fill(vp.data() + n.S * Dp, vp.data() + Sp * Dp, T(0));
+  }
+};
+
+template <class T>
+void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv, const AttentionMask& mask,
+                  const AttentionSizes& n, int64_t b, int64_t h, int64_t i0, std::vector<T>& ws) {
   const int64_t D = n.D, Dp = round_up<T>(D), rows = std::min(kBr, n.L - i0);
-  ws.resize(kBr * Dp + D * kBc + kBc * Dp + kBr * kBc + kBr * Dp + 2 * kBr);
-  T *qs = ws.data(), *kt = qs + kBr * Dp, *vp = kt + D * kBc, *s = vp + kBc * Dp, *o = s + kBr * kBc;
-  T *m = o + kBr * Dp, *l = m + kBr;
+  ws.resize(kBr * Dp + kBr * kBc + kBr * Dp + 2 * kBr);
+  T *qs = ws.data(), *s = qs + kBr * Dp, *o = s + kBr * kBc, *m = o + kBr * Dp, *l = m + kBr;
   const T ninf = -std::numeric_limits<T>::infinity();
   pack_rows(qs, Dp, q.data + b * q.sb + h * q.sh + i0 * q.sl, q.sl, rows, D, T(n.scale));
   std::fill(o, o + rows * Dp, T(0));
   std::fill(m, m + rows, ninf);
   std::fill(l, l + rows, T(0));
   const int64_t kv_end = n.causal ? std::min(n.S, i0 + rows) : n.S;
-  const T* kb = k.data + b * k.sb + h * k.sh;
-  const T* vb = v.data + b * v.sb + h * v.sh;
   for (int64_t j0 = 0; j0 < kv_end; j0 += kBc) {
     const int64_t cols = std::min(kBc, n.S - j0);
-    pack_transposed(kt, kb + j0 * k.sl, k.sl, cols, D);
-    pack_rows(vp, Dp, vb + j0 * v.sl, v.sl, cols, D, T(1));
-    if (cols < kBc) std::fill(vp + cols * Dp, vp + kBc * Dp, T(0));
-    mm(rows, kBc, D, qs, Dp, 1, kt, kBc, s, kBc, false);
+    mm(rows, kBc, D, qs, Dp, 1, kv.kt.data() + j0, kv.Sp, s, kBc, false);  // S = Qs K^T
     apply_mask(s, rows, i0, j0, cols, b, h, mask, n.causal);
     for (int64_t r = 0; r < rows; ++r) {
       T* p = s + r * kBc;
@@ -286,7 +300,7 @@ void forward_tile(T* out, T* lse, const HeadsView<T>& q, const HeadsView<T>& k, 
       }
       l[r] += sum;
     }
-    mm(rows, Dp, kBc, s, kBc, 1, vp, Dp, o, Dp, true);
+    mm(rows, Dp, kBc, s, kBc, 1, kv.vp.data() + j0 * Dp, Dp, o, Dp, true);  // O += P V
   }
   const int64_t row0 = (b * n.H + h) * n.L + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -307,10 +321,12 @@ void attention_forward_impl(T* out, T* lse, HeadsView<T> q, HeadsView<T> k, Head
   {
     nerve::DenormalGuard guard;
     std::vector<T> ws;
+    PackedHead<T> kv;
 #pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < tasks; ++t) {
+    for (int64_t t = 0; t < tasks; ++t) {  // head-major, so a thread's consecutive tiles mostly share kv
       const int64_t bh = t / nqt, qt = n.causal ? nqt - 1 - t % nqt : t % nqt;  // causal: long tiles first
-      forward_tile(out, lse, q, k, v, mask, n, bh / n.H, bh % n.H, qt * kBr, ws);
+      kv.pack(k, v, n, bh / n.H, bh % n.H);
+      forward_tile(out, lse, q, kv, mask, n, bh / n.H, bh % n.H, qt * kBr, ws);
     }
   }
 }
@@ -329,8 +345,8 @@ void backward_kv_tile(T* dk, T* dv, T* dq_acc, const HeadsView<T>& dout, const H
   const int64_t bh = b * n.H + h;
   const T* kb = k.data + b * k.sb + h * k.sh + j0 * k.sl;
   const T* vb = v.data + b * v.sb + h * v.sh + j0 * v.sl;
-  pack_transposed(kt, kb, k.sl, cols, D);
-  pack_transposed(vt, vb, v.sl, cols, D);
+  pack_transposed(kt, kBc, kb, k.sl, cols, kBc, D);
+  pack_transposed(vt, kBc, vb, v.sl, cols, kBc, D);
   pack_rows(kp, Dp, kb, k.sl, cols, D, T(1));
   std::fill(kp + cols * Dp, kp + kBc * Dp, T(0));
   std::fill(dk_acc, dk_acc + 2 * kBc * Dp, T(0));
