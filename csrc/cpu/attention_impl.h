@@ -28,7 +28,8 @@
 // R x (NV vectors) block of C stays in registers while k runs, A elements are
 // broadcast, B rows are vector loads. Accumulation is in T (float32 for
 // float32, float64 for float64). exp is a vectorized Cody-Waite + Taylor
-// polynomial (degree 7 for float, 13 for double; max rel. error ~2 ulp),
+// polynomial (degree 7 for float, 13 for double; measured max relative error
+// 0.64 eps over [-87, 10] (float) and [-700, 10] (double), vs long double),
 // flushing inputs below the smallest normal result to 0, so masked logits
 // (-inf) give exactly 0.
 //
