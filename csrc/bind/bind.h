@@ -6,6 +6,8 @@ namespace nerve::bind {
 namespace py = pybind11;
 void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
+void bind_loss(py::module_& m);
+void bind_optim(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_layer_norm(py::module_& m);
 void bind_embedding(py::module_& m);

@@ -19,6 +19,8 @@ PYBIND11_MODULE(_C, m) {
   }, py::arg("n"));
   nerve::bind::bind_gemm(m);
   nerve::bind::bind_activation(m);
+  nerve::bind::bind_loss(m);
+  nerve::bind::bind_optim(m);
   nerve::bind::bind_attention(m);
   nerve::bind::bind_layer_norm(m);
   nerve::bind::bind_embedding(m);

@@ -12,6 +12,8 @@ re-point a tensor at a new node without creating a cycle.
 """
 import threading
 
+import numpy as np
+
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
 
 _state = threading.local()
@@ -80,11 +82,18 @@ class Context:
     """What one op application remembers for backward: the graph node."""
 
     def __init__(self, fn, inputs):
+        Tensor = _tensor_class()
         self.fn = fn
-        self.needs_input_grad = tuple(_requires_grad(x) for x in inputs)
         # next_nodes[i]: the node of input i, the leaf tensor itself, or None.
-        self.next_nodes = tuple(_edge(x) for x in inputs)
-        self._inputs_by_array = {id(x.data): x for x in inputs if _is_tensor(x)}
+        needs, nodes, self._inputs_by_array = [], [], {}
+        for x in inputs:
+            grad = isinstance(x, Tensor) and x.requires_grad
+            needs.append(grad)
+            nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
+            if isinstance(x, Tensor):
+                self._inputs_by_array[id(x.data)] = x
+        self.needs_input_grad = tuple(needs)
+        self.next_nodes = tuple(nodes)
         self._saved = None
         self._saved_versions = ()
         self._freed = False
@@ -125,19 +134,16 @@ class Context:
         self._freed = True
 
 
-def _is_tensor(x):
-    from nerve.tensor import Tensor
-    return isinstance(x, Tensor)
+_Tensor = None
 
 
-def _requires_grad(x):
-    return _is_tensor(x) and x.requires_grad
-
-
-def _edge(x):
-    if not _requires_grad(x):
-        return None
-    return x.grad_fn if x.grad_fn is not None else x
+def _tensor_class():
+    """nerve.tensor.Tensor, imported on first use (tensor.py imports this module)."""
+    global _Tensor
+    if _Tensor is None:
+        from nerve.tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
 
 
 class Function:
@@ -162,21 +168,30 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from nerve.tensor import Tensor
+        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
-        device = tensors[0].device if tensors else None
-        for t in tensors[1:]:
-            if t.device != device:
-                raise RuntimeError(f"{cls.name()}: expected all tensors on one device, got {device} and {t.device}")
+        if len(tensors) > 1:
+            kind = type(tensors[0].data)
+            for t in tensors[1:]:  # numpy arrays are all on the CPU; cupy arrays need a device check
+                if type(t.data) is not kind or kind is not np.ndarray and t.device != tensors[0].device:
+                    raise RuntimeError(f"{cls.name()}: expected all tensors on one device, got "
+                                       f"{tensors[0].device} and {t.device}")
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         ctx = Context(cls, args) if record else _NO_CONTEXT
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        out = cls.forward(ctx, *arrays, **kwargs)
+        with _ieee():
+            out = cls.forward(ctx, *arrays, **kwargs)
+        record = record and out.dtype.kind == "f"  # integer/bool results (casts, argmax...) carry no gradient
         result = Tensor._wrap(out, requires_grad=record)
         if record:
             result.grad_fn = ctx
             ctx._track_output(result)
         return result
+
+
+# Float ops give inf/nan as IEEE (and PyTorch) do, without NumPy's RuntimeWarnings.
+def _ieee():
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 
 
 class _NoContext:
@@ -210,7 +225,7 @@ def backward(tensor, grad=None, retain_graph=False):
     if root is None:
         _accumulate(tensor, grad)
         return
-    with no_grad():
+    with no_grad(), _ieee():
         order = _topological_order(root)
         grads = {id(root): grad}
         for node in order:

@@ -77,15 +77,19 @@ class Tensor:
         return t
 
     def _init(self, array, requires_grad):
+        if isinstance(array, np.generic):  # numpy reductions return scalars; a tensor needs a (0-d) array
+            array = np.asarray(array)
         self._data = array
         self.grad = None
         self.grad_fn = None
         self._version_counter = VersionCounter()
+        self._is_view = False
         self.requires_grad = requires_grad
 
     def _view_of(self, base):
         """Mark self as a view of base: one version counter."""
         self._version_counter = base._version_counter
+        self._is_view = True
         return self
 
     # ------------------------------------------------------------- attributes
@@ -279,8 +283,11 @@ class Tensor:
                                                            else Device(device).index))
 
     def type(self, dtype=None):
+        """The dtype's name ('nerve.float32') or, given a dtype or such a name, a cast."""
         if dtype is None:
             return f"nerve.{self.dtype.name}"
+        if isinstance(dtype, str) and dtype.startswith("nerve."):
+            dtype = dtype[len("nerve."):]
         return self.to(dtype=dtype)
 
     def float(self):
@@ -374,6 +381,19 @@ class Tensor:
     def __mod__(self, other):
         return Tensor._wrap(self._data % self._operand(other)._data)
 
+    # a += b changes a in place (PyTorch), so `p -= lr * g` under no_grad updates a Parameter.
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
     def __neg__(self):
         return E.Neg.apply(self)
 
@@ -402,9 +422,13 @@ class Tensor:
         return Tensor._wrap(op(self._data, other._data))
 
     def __eq__(self, other):
+        if other is None:
+            return False
         return self._compare(other, lambda a, b: a == b)
 
     def __ne__(self, other):
+        if other is None:
+            return True
         return self._compare(other, lambda a, b: a != b)
 
     def __lt__(self, other):
@@ -502,7 +526,7 @@ class Tensor:
     clip = clamp
 
     def clamp_(self, min=None, max=None):
-        return self._inplace(lambda: self.clamp(min, max))
+        return self._inplace(lambda x: x.clamp(min, max), "clamp_")
 
     def maximum(self, other):
         other = self._operand(other)
@@ -517,6 +541,20 @@ class Tensor:
 
     def relu(self):
         return A.Relu.apply(self)
+
+    def leaky_relu(self, negative_slope=0.01):
+        return A.LeakyRelu.apply(self._floating(), negative_slope)
+
+    def gelu(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        return A.Gelu.apply(self._floating(), approximate)
+
+    def silu(self):
+        return A.Silu.apply(self._floating())
+
+    def softplus(self, beta=1.0, threshold=20.0):
+        return A.Softplus.apply(self._floating(), beta, threshold)
 
     def sigmoid(self):
         return A.Sigmoid.apply(self._floating())
@@ -557,10 +595,19 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         return R.Mean.apply(self._floating(), dim, keepdim)
 
+    def _check_reducible(self, op, dim):
+        """max/min/argmax have no value over nothing: every reduced dim must be non-empty."""
+        if self.numel() == 0:
+            for d in R.normalize_dims(dim, self.ndim):
+                if self.shape[d] == 0:
+                    raise RuntimeError(f"{op}: expected reduction dim {d} to have non-zero size, got shape "
+                                       f"{tuple(self.shape)}")
+            if dim is None:
+                raise RuntimeError(f"{op}: expected a non-empty tensor")
+
     def _extreme(self, dim, keepdim, sign):
+        self._check_reducible("max" if sign > 0 else "min", dim)
         if dim is None or not isinstance(dim, numbers.Integral):
-            if self.numel() == 0:
-                raise RuntimeError(f"{'max' if sign > 0 else 'min'}: expected a non-empty tensor")
             return R.Amax.apply(self, dim, keepdim, sign)
         values = R.MaxDim.apply(self, dim, keepdim, sign)
         indices = self.argmax(dim, keepdim) if sign > 0 else self.argmin(dim, keepdim)
@@ -577,17 +624,21 @@ class Tensor:
         return self._extreme(dim, keepdim, -1)
 
     def amax(self, dim=None, keepdim=False):
+        self._check_reducible("amax", dim)
         return R.Amax.apply(self, dim, keepdim, 1)
 
     def amin(self, dim=None, keepdim=False):
+        self._check_reducible("amin", dim)
         return R.Amax.apply(self, dim, keepdim, -1)
 
     def argmax(self, dim=None, keepdim=False):
+        self._check_reducible("argmax", dim)
         if dim is None:
             return Tensor._wrap(self._xp.asarray(self._data.argmax(), dtype=int64))
         return Tensor._wrap(self._xp.argmax(self._data, axis=dim, keepdims=keepdim).astype(int64))
 
     def argmin(self, dim=None, keepdim=False):
+        self._check_reducible("argmin", dim)
         if dim is None:
             return Tensor._wrap(self._xp.asarray(self._data.argmin(), dtype=int64))
         return Tensor._wrap(self._xp.argmin(self._data, axis=dim, keepdims=keepdim).astype(int64))
@@ -604,13 +655,17 @@ class Tensor:
         return R.LogSumExp.apply(self._floating(), dim, keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
-        if p == 2 or p == "fro":
-            return (self * self).sum(dim, keepdim).sqrt()
-        if p == 1:
-            return self.abs().sum(dim, keepdim)
+        """Vector p-norm over dims (all by default); 'fro' is p=2. The
+        gradient at a zero norm is 0, as in PyTorch, not nan."""
+        if p == "fro":
+            p = 2
         if p == float("inf"):
             return self.abs().amax(dim, keepdim)
-        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+        if p == 1:
+            return self.abs().sum(dim, keepdim)
+        if not isinstance(p, numbers.Real) or p <= 0:
+            raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
+        return R.Norm.apply(self._floating(), float(p), dim, keepdim)
 
     def prod(self, dim=None, keepdim=False):
         return Tensor._wrap(self._data.prod(axis=R.normalize_dims(dim, self.ndim), keepdims=keepdim))
@@ -764,34 +819,48 @@ class Tensor:
 
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index):
-        index = _index_arg(index)
+        index = _index_arg(index, "__getitem__")
         out = S.GetItem.apply(self, index)
         return out._view_of(self) if S.is_basic_index(index) else out
 
     def __setitem__(self, index, value):
-        index = _index_arg(index)
+        index = _index_arg(index, "__setitem__")
         value = self._operand(value)
         if (self.requires_grad or value.requires_grad) and is_grad_enabled():
-            self._inplace(lambda: _SetItem.apply(self, value.to(dtype=self.dtype), index))
+            self._inplace(lambda x: _SetItem.apply(x, value.to(dtype=self.dtype), index), "__setitem__",
+                          value)
         else:
-            self._check_inplace()
+            self._check_inplace("__setitem__")
             self._data[index] = value._data
             self._version_counter.value += 1
 
     # ------------------------------------------------------------ in place
-    def _check_inplace(self):
+    def _check_inplace(self, op):
         if self.requires_grad and self.grad_fn is None and is_grad_enabled():
-            raise RuntimeError("in-place op: a leaf tensor that requires grad is being changed in place; "
+            raise RuntimeError(f"{op}: a leaf tensor that requires grad is being changed in place; "
                                "wrap the change in nerve.no_grad() or use an out-of-place op")
 
-    def _inplace(self, compute):
-        """Run `compute` out of place, then write its result into self and
-        take over its graph node (PyTorch's rebase of history)."""
-        self._check_inplace()
-        result = compute()
+    def _inplace(self, compute, op, *operands):
+        """Write ``compute(x)`` into self, where x holds self's current value,
+        and take over the result's graph node (PyTorch's rebase of history).
+
+        While recording, x is a snapshot copy, so arrays the op saves for
+        backward are not overwritten by the write-back.
+        """
+        self._check_inplace(op)
+        x = self
+        if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (self, *operands)):
+            x = Tensor._wrap(self._data.copy(), requires_grad=self.requires_grad)
+            x.grad_fn = self.grad_fn
+        result = compute(x)
         if tuple(result.shape) != tuple(self.shape):
-            raise RuntimeError(f"in-place op: result of shape {tuple(result.shape)} does not fit the tensor's "
+            raise RuntimeError(f"{op}: result of shape {tuple(result.shape)} does not fit the tensor's "
                                f"shape {tuple(self.shape)}")
+        if result.dtype.kind == "f" and self.dtype.kind != "f":
+            raise TypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
+        if result.requires_grad and self._is_view:
+            raise RuntimeError(f"{op}: in-place change of a view that takes part in autograd is not supported "
+                               "(its base would not see it); use an out-of-place op or change the base")
         self._data[...] = result._data
         self._version_counter.value += 1
         if is_grad_enabled():
@@ -800,26 +869,26 @@ class Tensor:
         return self
 
     def add_(self, other, alpha=1):
-        return self._inplace(lambda: self + (other if alpha == 1 else self._operand(other) * alpha))
+        return self._inplace(lambda x: x + (other if alpha == 1 else self._operand(other) * alpha), "add_", other)
 
     def sub_(self, other, alpha=1):
-        return self._inplace(lambda: self - (other if alpha == 1 else self._operand(other) * alpha))
+        return self._inplace(lambda x: x - (other if alpha == 1 else self._operand(other) * alpha), "sub_", other)
 
     def mul_(self, other):
-        return self._inplace(lambda: self * other)
+        return self._inplace(lambda x: x * other, "mul_", other)
 
     def div_(self, other):
-        return self._inplace(lambda: self / other)
+        return self._inplace(lambda x: x / other, "div_", other)
 
     def pow_(self, exponent):
-        return self._inplace(lambda: self ** exponent)
+        return self._inplace(lambda x: x ** exponent, "pow_", exponent)
 
     def copy_(self, src):
         src = self._operand(src).to(dtype=self.dtype, device=self.device)
-        return self._inplace(lambda: src.expand(*self.shape))
+        return self._inplace(lambda x: src.expand(*self.shape), "copy_", src)
 
     def fill_(self, value):
-        self._check_inplace()
+        self._check_inplace("fill_")
         self._data[...] = value.item() if isinstance(value, Tensor) else value
         self._version_counter.value += 1
         return self
@@ -828,10 +897,10 @@ class Tensor:
         return self.fill_(0)
 
     def masked_fill_(self, mask, value):
-        return self._inplace(lambda: self.masked_fill(mask, value))
+        return self._inplace(lambda x: x.masked_fill(mask, value), "masked_fill_", value)
 
     def relu_(self):
-        return self._inplace(self.relu)
+        return self._inplace(lambda x: x.relu(), "relu_")
 
     def uniform_(self, a=0.0, b=1.0):
         return self.fill_array_(_random.generator().uniform(a, b, self.shape))
@@ -922,15 +991,21 @@ def _shape_arg(shape):
     return tuple(int(s) for s in shape)
 
 
-def _index_arg(index):
-    """Tensors inside an index become arrays (int for gather, bool for masks)."""
-    if isinstance(index, Tensor):
-        return index._data
-    if isinstance(index, list):
-        return np.asarray(index)
-    if isinstance(index, tuple):
-        return tuple(i._data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i for i in index)
-    return index
+def _index_arg(index, op):
+    """Tensors and lists inside an index become integer or boolean arrays."""
+    items = index if isinstance(index, tuple) else (index,)
+    out = []
+    for i in items:
+        if isinstance(i, Tensor):
+            i = i._data
+        elif isinstance(i, list):
+            i = np.asarray(i)
+            if i.size == 0:
+                i = i.astype(np.int64)
+        if hasattr(i, "dtype") and hasattr(i, "ndim") and i.dtype.kind not in "biu":
+            raise IndexError(f"{op}: tensors used as indices must be integer or bool, got dtype {i.dtype}")
+        out.append(i)
+    return tuple(out) if isinstance(index, tuple) else out[0]
 
 
 # ------------------------------------------------------------------ creation
@@ -1001,9 +1076,14 @@ def randn(*size, dtype=None, device=None, requires_grad=False):
     return _random_tensor(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None):
+def randint(low, high=None, size=None, dtype=None, device=None):
+    """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
+    if size is None and isinstance(high, (tuple, list, Size)):
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
+    if size is None:
+        raise TypeError("randint: missing required argument 'size'")
     return _random_tensor(lambda g, s: g.integers(low, high, s), size, dtype or int64, device, False)
 
 
@@ -1073,6 +1153,9 @@ def _tensors(seq, op):
 
 def cat(tensors, dim=0):
     ts = _tensors(tensors, "cat")
+    for i, t in enumerate(ts):
+        if t.ndim == 0:
+            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
     ref = next((t for t in ts if t.ndim), ts[0])
     ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
     dim = dim % max(ref.ndim, 1)
@@ -1116,3 +1199,4 @@ def maximum(a, b):
 
 def minimum(a, b):
     return a.minimum(b)
+

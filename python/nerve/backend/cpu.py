@@ -22,22 +22,35 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
     Non-float dtypes and arrays with no unit stride fall back to a copy.
     """
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        return np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
-    a, b = _unit_stride(a), _unit_stride(b)
+        r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+        if out is not None:
+            out[...] = r
+            return out
+        return r
     m = a.shape[-1] if trans_a else a.shape[-2]
     n = b.shape[-2] if trans_b else b.shape[-1]
     if out is None:
         batch = a.shape[:-2] or b.shape[:-2]
         out = np.empty(batch + (m, n), dtype=a.dtype)
-    _C.gemm(out, a, b, trans_a, trans_b)
+    if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
+        out[...] = 0
+        return out
+    _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
     return out
 
 
 def _unit_stride(x):
-    s, item = x.strides, x.itemsize
-    if x.ndim >= 2 and (s[-1] == item or s[-2] == item) and all(v >= 0 for v in s):
+    """x itself when the GEMM binding can read it in place (unit stride along
+    rows or columns, the other stride at least a row/column long; strides of
+    length-1 dims do not matter), else a contiguous copy."""
+    item = x.itemsize
+    rows, cols = x.shape[-2:]
+    rs, cs = x.strides[-2:]
+    by_rows = (cs == item or cols <= 1) and rs >= max(cols, 1) * item and rs % item == 0
+    by_cols = (rs == item or rows <= 1) and cs >= max(rows, 1) * item and cs % item == 0
+    if (by_rows or by_cols) and all(s >= 0 and s % item == 0 for s in x.strides[:-2]):
         return x
-    return np.ascontiguousarray(x)
+    return x.copy(order="C")  # not ascontiguousarray: it keeps the odd strides of length-1 dims
 
 
 def _float_contiguous(x):
@@ -66,6 +79,42 @@ def gelu_backward(grad, x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_backward(out, grad, x, approximate)
     return out
+
+
+# ----------------------------------------------------------------- optimizers
+# In-place updates of a parameter and its state by one fused native loop
+# (csrc/cpu/optim.cpp). State arrays are the optimizer's own (contiguous, the
+# parameter's dtype); the gradient is made contiguous in that dtype here, and
+# a non-contiguous parameter is updated through a contiguous copy.
+def _optim_call(kernel, param, states, grad, **options):
+    grad = np.ascontiguousarray(grad, dtype=param.dtype)
+    work = param if param.flags.c_contiguous else np.ascontiguousarray(param)
+    kernel(work, *states, grad, **options)
+    if work is not param:
+        param[...] = work
+
+
+def sgd_step(param, momentum_buffer, grad, **options):
+    """SGD (momentum, dampening, nesterov, weight_decay, maximize, first_step); buffer None without momentum."""
+    _optim_call(_C.sgd_step, param, (momentum_buffer,), grad, **options)
+
+
+def adam_step(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, **options):
+    """Adam/AdamW (decoupled=True); amsgrad when max_exp_avg_sq is an array."""
+    _optim_call(_C.adam_step, param, (exp_avg, exp_avg_sq, max_exp_avg_sq), grad, **options)
+
+
+def rmsprop_step(param, square_avg, grad_avg, momentum_buffer, grad, **options):
+    """RMSprop; centered when grad_avg is an array, momentum when momentum_buffer is."""
+    _optim_call(_C.rmsprop_step, param, (square_avg, grad_avg, momentum_buffer), grad, **options)
+
+
+def adagrad_step(param, state_sum, grad, **options):
+    _optim_call(_C.adagrad_step, param, (state_sum,), grad, **options)
+
+
+def adadelta_step(param, square_avg, acc_delta, grad, **options):
+    _optim_call(_C.adadelta_step, param, (square_avg, acc_delta), grad, **options)
 
 
 def _last_dim_contiguous(x):

@@ -1,9 +1,15 @@
 """Neural-network layers, losses and helpers with PyTorch's names."""
 from nerve.nn import functional, init, utils
-from nerve.nn.activation import GELU, LeakyReLU, LogSoftmax, ReLU, SiLU, Sigmoid, Softmax, Softplus, Tanh
+from nerve.nn.activation import (
+    CELU, ELU, GELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, Mish, ReLU, ReLU6,
+    SiLU, Sigmoid, Softmax, Softplus, Softsign, Tanh,
+)
 from nerve.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
 from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
+from nerve.nn.loss import (
+    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
+)
 from nerve.nn.module import Module
 from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter

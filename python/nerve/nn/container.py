@@ -27,6 +27,14 @@ class Sequential(Module):
             return Sequential(OrderedDict(items[idx]))
         return items[idx][1]
 
+    def __setitem__(self, idx, module):
+        self.add_module(list(self._modules)[idx], module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        for k in keys[idx] if isinstance(idx, slice) else [keys[idx]]:
+            del self._modules[k]
+
     def __len__(self):
         return len(self._modules)
 
@@ -35,6 +43,11 @@ class Sequential(Module):
 
     def append(self, module):
         self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
         return self
 
 
@@ -60,11 +73,42 @@ class ModuleList(Module):
     def __setitem__(self, idx, module):
         self.add_module(list(self._modules)[idx], module)
 
+    def __delitem__(self, idx):
+        """Remove and renumber 0..n-1, as PyTorch does."""
+        values = list(self._modules.values())
+        del values[idx]
+        self._modules.clear()
+        self.extend(values)
+
+    def insert(self, index, module):
+        values = list(self._modules.values())
+        values.insert(index, module)
+        self._modules.clear()
+        return self.extend(values)
+
+    def __iadd__(self, modules):
+        return self.extend(modules)
+
     def __len__(self):
         return len(self._modules)
 
     def __iter__(self):
         return iter(self._modules.values())
+
+    def __repr__(self):
+        """PyTorch's compressed form: a run of equal entries prints once, as "(0-2): 3 x Linear(...)"."""
+        if not self._modules:
+            return "ModuleList()"
+        runs = []  # [start, end, repr]
+        for i, m in enumerate(self._modules.values()):
+            r = repr(m)
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        lines = [(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}").replace("\n", "\n  ")
+                 for a, b, r in runs]
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 class ModuleDict(Module):
@@ -79,8 +123,18 @@ class ModuleDict(Module):
     def __setitem__(self, key, module):
         self.add_module(key, module)
 
+    def __delitem__(self, key):
+        del self._modules[key]
+
     def __contains__(self, key):
         return key in self._modules
+
+    def pop(self, key):
+        return self._modules.pop(key)
+
+    def update(self, modules):
+        for name, m in modules.items():
+            self.add_module(name, m)
 
     def __len__(self):
         return len(self._modules)

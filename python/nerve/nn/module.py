@@ -4,13 +4,23 @@ Parameters, buffers and submodules register themselves by attribute
 assignment, in order, so ``named_parameters()`` yields PyTorch's names in
 PyTorch's order and state dicts move between the two libraries.
 """
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 
 import numpy as np
 
 from nerve.autograd import no_grad
 from nerve.nn.parameter import Parameter
 from nerve.tensor import Tensor
+
+
+class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What load_state_dict returns: unpacks as (missing, unexpected), like PyTorch's."""
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 class Module:
@@ -61,22 +71,39 @@ class Module:
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]
+                self._non_persistent.discard(name)
                 return
         object.__delattr__(self, name)
 
+    def _check_name(self, op, name, store):
+        """PyTorch's rules: a non-empty string without '.', not an attribute of another kind."""
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{op}: cannot register {name!r} before Module.__init__() is called")
+        if not isinstance(name, str):
+            raise TypeError(f"{op}: name expected a str, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{op}: name must not be empty or contain a dot, got {name!r}")
+        if hasattr(self, name) and name not in store:
+            raise KeyError(f"{op}: attribute {name!r} already exists")
+
     def register_parameter(self, name, param):
+        self._check_name("register_parameter", name, self.__dict__.get("_parameters"))
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: {name!r} expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
+        self._check_name("register_buffer", name, self.__dict__.get("_buffers"))
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} expected a Tensor or None, got {type(tensor).__name__}")
         self._buffers[name] = tensor
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def add_module(self, name, module):
+        self._check_name("add_module", name, self.__dict__.get("_modules"))
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {name!r} expected a Module, got {type(module).__name__}")
         self._modules[name] = module
@@ -121,10 +148,12 @@ class Module:
             yield p
 
     def named_buffers(self, prefix="", recurse=True):
+        seen = set()
         modules = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
         for mprefix, m in modules:
             for name, b in m._buffers.items():
-                if b is not None:
+                if b is not None and id(b) not in seen:
+                    seen.add(id(b))
                     yield mprefix + ("." if mprefix else "") + name, b
 
     def buffers(self, recurse=True):
@@ -141,8 +170,12 @@ class Module:
 
     # ----------------------------------------------------------------- modes
     def train(self, mode=True):
-        for m in self.modules():
-            object.__setattr__(m, "training", bool(mode))
+        """Set training mode here and, through each child's own train(), below."""
+        if not isinstance(mode, bool):
+            raise ValueError(f"train: training mode is expected to be boolean, got {type(mode).__name__}")
+        object.__setattr__(self, "training", mode)
+        for m in self.children():
+            m.train(mode)
         return self
 
     def eval(self):
@@ -184,13 +217,18 @@ class Module:
         from nerve.device import device as Device
         from nerve import backend
         for a in args:
+            if isinstance(a, Tensor):
+                dtype, device = a.dtype, a.device
+                continue
             try:
                 device = Device(a)
             except (ValueError, TypeError):
                 dtype = a
         if dtype is not None:
             dtype = np.dtype(dtype)
-            self._convert(lambda a: a.astype(dtype) if a.dtype.kind == "f" else a)
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to: only floating point dtypes are accepted, got {dtype}")
+            self._convert(lambda a: a.astype(dtype) if a.dtype.kind == "f" and a.dtype != dtype else a)
         if device is not None:
             be = backend.for_device(Device(device).type)
             self._convert(lambda a: a if backend.of(a) is be else be.asarray(backend.of(a).to_numpy(a)))
@@ -210,36 +248,41 @@ class Module:
 
     # ------------------------------------------------------------ state dict
     def state_dict(self, destination=None, prefix="", keep_vars=False):
+        """Parameters and persistent buffers by dotted name. Like PyTorch, a
+        module reachable under two names appears under both."""
         out = OrderedDict() if destination is None else destination
-        for mprefix, m in self.named_modules(prefix=prefix.rstrip(".")):
-            dot = mprefix + ("." if mprefix else "")
-            for name, p in m._parameters.items():
-                if p is not None:
-                    out[dot + name] = p if keep_vars else p.detach()
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent:
-                    out[dot + name] = b if keep_vars else b.detach()
+        for name, p in self._parameters.items():
+            if p is not None:
+                out[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent:
+                out[prefix + name] = b if keep_vars else b.detach()
+        for name, m in self._modules.items():
+            if m is not None:
+                m.state_dict(out, prefix + name + ".", keep_vars)
         return out
 
     def load_state_dict(self, state_dict, strict=True):
         """Copy values in; mis-shaped entries always raise, missing or
-        unexpected keys raise when strict. Returns (missing, unexpected)."""
+        unexpected keys raise when strict. Returns (missing_keys, unexpected_keys)."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected state_dict to be dict-like, got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         problems = []
+        if strict and missing:
+            problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ")
+        if strict and unexpected:
+            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ". ")
         for k, target in own.items():
             if k not in state_dict:
                 continue
             value = state_dict[k]
             array = value.data if isinstance(value, Tensor) else np.asarray(value)
             if tuple(array.shape) != tuple(target.shape):
-                problems.append(f"size mismatch for {k}: copying a param with shape {tuple(array.shape)}, "
-                                f"the shape in the current model is {tuple(target.shape)}")
-        if strict and missing:
-            problems.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing))
-        if strict and unexpected:
-            problems.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected))
+                problems.append(f"size mismatch for {k}: copying a param with shape {tuple(array.shape)} from "
+                                f"checkpoint, the shape in current model is {tuple(target.shape)}.")
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
         from nerve import backend
@@ -251,7 +294,7 @@ class Module:
                     array = backend.of(target.data).asarray(backend.of(array).to_numpy(array))
                     target.data[...] = array.astype(target.dtype, copy=False)
                     target._version_counter.value += 1
-        return missing, unexpected
+        return _IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ repr
     def extra_repr(self):

@@ -34,3 +34,19 @@ def clip_grad_value_(parameters, clip_value):
     for g in _grads(parameters):
         xp = g._xp
         xp.clip(g.data, -clip_value, clip_value, out=g.data)
+
+
+def l1_penalty(parameters, strength):
+    """L1 regularization term ``strength * sum(|p|)`` over the parameters, as a
+    Tensor to add to the loss (its gradient is strength * sign(p)). L2 is the
+    optimizers' ``weight_decay``; L1 has no optimizer option, add this instead:
+    ``loss = criterion(out, y) + nn.utils.l1_penalty(model.parameters(), 1e-4)``."""
+    if isinstance(parameters, Tensor):
+        parameters = [parameters]
+    total = None
+    for p in parameters:
+        term = p.abs().sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError("l1_penalty: got no parameters")
+    return total * strength

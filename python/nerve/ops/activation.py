@@ -88,14 +88,17 @@ class Softplus(Function):
     def forward(ctx, x, beta, threshold):
         xp = backend.of(x).xp
         ctx.save_for_backward(x)
-        ctx.beta = beta
+        ctx.info = (beta, threshold)
         bx = x * beta
         return xp.where(bx > threshold, x, xp.logaddexp(0, bx) / beta).astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * backend.of(x).sigmoid(x * ctx.beta), None, None
+        beta, threshold = ctx.info
+        bx = x * beta
+        # Above the threshold the forward is the identity, so is the gradient.
+        return g * backend.of(x).xp.where(bx > threshold, 1, backend.of(x).sigmoid(bx)), None, None
 
 
 class Softmax(Function):

@@ -8,32 +8,49 @@ from nerve.ops.elementwise import unbroadcast
 
 
 def matmul_arrays(a, b, trans_a=False, trans_b=False):
-    """op(a) @ op(b) for arrays with >= 2 dims, batch dims broadcast."""
+    """op(a) @ op(b) for arrays with >= 2 dims, batch dims broadcast.
+
+    Transposed and row-strided operands reach the GEMM as views (it reads
+    either unit-stride layout); only broadcast batch dims are materialized.
+    """
     be = backend.of(a)
-    xp = be.xp
     if a.ndim == 2 and b.ndim == 2:
         return be.matmul(a, b, trans_a, trans_b)
-    if b.ndim == 2 and not trans_a:
+    if b.ndim == 2 and not trans_a and a.flags.c_contiguous:
         # (..., M, K) @ (K, N): fold the batch into M, one big GEMM.
         out = be.matmul(a.reshape(-1, a.shape[-1]), b, False, trans_b)
-        return out.reshape(a.shape[:-2] + out.shape[-1:]) if a.ndim > 2 else out
+        return out.reshape(a.shape[:-1] + out.shape[-1:])
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a3 = a if a.ndim == 2 else xp.broadcast_to(a, batch + a.shape[-2:]).reshape((-1,) + a.shape[-2:])
-    b3 = b if b.ndim == 2 else xp.broadcast_to(b, batch + b.shape[-2:]).reshape((-1,) + b.shape[-2:])
-    out = be.matmul(a3, b3, trans_a, trans_b)
+    out = be.matmul(_batched(a, batch), _batched(b, batch), trans_a, trans_b)
     return out.reshape(batch + out.shape[-2:])
+
+
+def _batched(x, batch):
+    """x as a 2-D operand shared by every batch (its batch dims are all 1) or as (prod(batch), rows, cols)."""
+    if all(n == 1 for n in x.shape[:-2]):
+        return x.reshape(x.shape[-2:])
+    return backend.of(x).xp.broadcast_to(x, batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:])
 
 
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise RuntimeError("matmul: both arguments need at least 1 dimension, got 0-d")
+            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {tuple(a.shape)} and "
+                             f"{tuple(b.shape)}")
+        if a.dtype != b.dtype:
+            raise TypeError(f"matmul: expected both arguments to have the same dtype, got {a.dtype} and {b.dtype}")
         ka = a.shape[-1]
         kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if ka != kb:
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                              f"(a's last dim {ka} != b's {'first' if b.ndim == 1 else 'second-to-last'} dim {kb})")
+        try:
+            if a.ndim > 2 and b.ndim > 2:
+                np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        except ValueError:
+            raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+                             "broadcast together") from None
         ctx.save_for_backward(a, b)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b

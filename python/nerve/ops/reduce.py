@@ -44,7 +44,11 @@ class Mean(Function):
     def forward(ctx, x, dim, keepdim):
         dims = normalize_dims(dim, x.ndim)
         ctx.info = (x.shape, dims, keepdim)
-        return x.mean(axis=dims, keepdims=keepdim)
+        count = 1
+        for d in dims:
+            count *= x.shape[d]
+        # sum / count, not x.mean: an empty mean is nan without NumPy's warning (as PyTorch).
+        return x.sum(axis=dims, keepdims=keepdim) / x.dtype.type(count)
 
     @staticmethod
     def backward(ctx, g):
@@ -121,6 +125,34 @@ class Var(Function):
         dims, keepdim, denom = ctx.info
         g = _expand_back(g, centered.shape, dims, keepdim)
         return g * centered * (2.0 / denom if denom > 0 else float("nan")), None, None, None
+
+
+class Norm(Function):
+    """(sum |x|^p)^(1/p) over dims; the gradient is 0 where the norm is 0 (PyTorch's choice)."""
+
+    @staticmethod
+    def forward(ctx, x, p, dim, keepdim):
+        xp = backend.of(x).xp
+        dims = normalize_dims(dim, x.ndim)
+        a = xp.abs(x)
+        out = xp.sqrt((x * x).sum(axis=dims, keepdims=True)) if p == 2 else \
+            ((a ** p).sum(axis=dims, keepdims=True) ** (1 / p)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(x, out)
+        ctx.info = (p, dims, keepdim)
+        return out if keepdim else out.reshape([n for i, n in enumerate(x.shape) if i not in dims])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        p, dims, keepdim = ctx.info
+        xp = backend.of(x).xp
+        g = _expand_back(g, x.shape, dims, keepdim)
+        safe = xp.where(out == 0, 1, out)
+        if p == 2:
+            scale = x / safe
+        else:
+            scale = xp.sign(x) * xp.abs(x) ** (p - 1) / safe ** (p - 1)
+        return xp.where(out == 0, 0, g * scale), None, None, None
 
 
 class LogSumExp(Function):

@@ -1,0 +1,202 @@
+"""Generative adversarial networks: an MLP GAN, a DCGAN for 8x8 digits, and
+a trainer that watches for the usual failures.
+
+Losses are the non-saturating ones of Goodfellow et al. (2014) with
+BCEWithLogits: D maximises log D(x) + log(1 - D(G(z))), G maximises
+log D(G(z)). Weights start as in the DCGAN paper (Radford et al., 2015):
+N(0, 0.02) for conv weights, N(1, 0.02) for batch-norm scales.
+"""
+import math
+
+import numpy as np
+
+import nerve
+from nerve import nn
+from nerve.nn import functional as F
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> samples (N, out_dim); tanh output when `tanh`."""
+
+    def __init__(self, latent_dim, out_dim, hidden=128, tanh=False):
+        super().__init__()
+        layers = [nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden), nn.LeakyReLU(0.2),
+                  nn.Linear(hidden, out_dim)]
+        if tanh:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+        self.latent_dim = latent_dim
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class MLPDiscriminator(nn.Module):
+    """samples (N, in_dim) -> logits (N, 1)."""
+
+    def __init__(self, in_dim, hidden=128):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, hidden),
+                                 nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, latent_dim) -> images (N, 1, 8, 8) in [-1, 1]:
+    1x1 -> ConvT 4x4 -> 4x4 -> ConvT 4x4/2 -> 8x8."""
+
+    def __init__(self, latent_dim=32, width=64, channels=1):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent_dim, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, width // 2, 3, 1, 1, bias=False), nn.BatchNorm2d(width // 2), nn.ReLU(),
+            nn.ConvTranspose2d(width // 2, channels, 4, 2, 1, bias=False), nn.Tanh())
+        self.apply(dcgan_init)
+
+    def forward(self, z):
+        return self.net(z.reshape(z.shape[0], self.latent_dim, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """images (N, 1, 8, 8) -> logits (N, 1): strided convs with LeakyReLU."""
+
+    def __init__(self, width=64, channels=1):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(channels, width // 2, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
+            nn.Conv2d(width // 2, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+        self.apply(dcgan_init)
+
+    def forward(self, x):
+        return self.net(x).reshape(x.shape[0], 1)
+
+
+def dcgan_init(m):
+    """DCGAN paper init: conv weights N(0, 0.02); batch-norm weight N(1, 0.02), bias 0."""
+    name = type(m).__name__
+    if name.startswith("Conv"):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+    elif name.startswith("BatchNorm"):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def discriminator_loss(d_real, d_fake, real_label=1.0):
+    """BCE of D on real samples (target real_label, <1 for one-sided smoothing) and fakes (target 0)."""
+    ones = nerve.full(d_real.shape, real_label, dtype=d_real.dtype)
+    zeros = nerve.zeros(*d_fake.shape, dtype=d_fake.dtype)
+    return (F.binary_cross_entropy_with_logits(d_real, ones) + F.binary_cross_entropy_with_logits(d_fake, zeros))
+
+
+def generator_loss(d_fake):
+    """Non-saturating generator loss: -log D(G(z))."""
+    return F.binary_cross_entropy_with_logits(d_fake, nerve.ones(*d_fake.shape, dtype=d_fake.dtype))
+
+
+def diversity(samples):
+    """Mean pairwise Euclidean distance between samples (N, ...): falls toward 0 under mode collapse."""
+    x = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+    if len(x) < 2:
+        return 0.0
+    sq = (x * x).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * x @ x.T, 0)
+    n = len(x)
+    return float(np.sqrt(d2).sum() / (n * (n - 1)))
+
+
+class GANTrainer:
+    """Alternating D and G steps with two optimizers, plus failure guards.
+
+    `health()` after each step reports 'ok', 'mode collapse' (diversity of
+    a fixed-noise batch below `collapse_ratio` of the real data's) or
+    'diverged' (a non-finite loss, or D's loss under `d_loss_floor` for
+    `patience` steps in a row: D wins outright and G gets no signal).
+    """
+
+    def __init__(self, generator, discriminator, g_opt, d_opt, latent_dim, label_smoothing=0.0,
+                 n_fixed=64, collapse_ratio=0.2, d_loss_floor=1e-3, patience=50):
+        self.g, self.d, self.g_opt, self.d_opt = generator, discriminator, g_opt, d_opt
+        self.latent_dim = latent_dim
+        self.real_label = 1.0 - label_smoothing
+        self.fixed_noise = nerve.randn(n_fixed, latent_dim)
+        self.collapse_ratio, self.d_loss_floor, self.patience = collapse_ratio, d_loss_floor, patience
+        self.real_diversity = None
+        self.low_d_steps = 0
+        self.last = {}
+
+    def step(self, real):
+        """One D step and one G step on a batch of real samples; returns (d_loss, g_loss)."""
+        n = real.shape[0]
+        if self.real_diversity is None:
+            self.real_diversity = diversity(real.numpy()[:64])
+        z = nerve.randn(n, self.latent_dim)
+        fake = self.g(z)
+        d_loss = discriminator_loss(self.d(real), self.d(fake.detach()), self.real_label)
+        self.d_opt.zero_grad()
+        d_loss.backward()
+        self.d_opt.step()
+
+        g_loss = generator_loss(self.d(fake))
+        self.g_opt.zero_grad()
+        g_loss.backward()
+        self.g_opt.step()
+        self.last = {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+        self.low_d_steps = self.low_d_steps + 1 if self.last["d_loss"] < self.d_loss_floor else 0
+        return self.last["d_loss"], self.last["g_loss"]
+
+    def samples(self, z=None):
+        """Generator output on the fixed noise (or z), in eval mode, as numpy."""
+        was_training = self.g.training
+        self.g.eval()
+        with nerve.no_grad():
+            out = self.g(self.fixed_noise if z is None else z).numpy()
+        self.g.train(was_training)
+        return out
+
+    def health(self):
+        if not all(math.isfinite(v) for v in self.last.values()):
+            return "diverged (non-finite loss)"
+        if self.low_d_steps >= self.patience:
+            return f"diverged (discriminator loss < {self.d_loss_floor} for {self.low_d_steps} steps)"
+        if self.real_diversity:
+            ratio = diversity(self.samples()) / self.real_diversity
+            if ratio < self.collapse_ratio:
+                return f"mode collapse (sample diversity {ratio:.2f}x the data's)"
+        return "ok"
+
+
+def image_grid(images, cols=8):
+    """(N, 1, H, W) in [-1, 1] -> one (rows*H, cols*W) uint8 picture."""
+    n, _, h, w = images.shape
+    rows = -(-n // cols)
+    grid = np.zeros((rows * (h + 1) + 1, cols * (w + 1) + 1), dtype=np.float64)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + c * (w + 1):1 + c * (w + 1) + w] = images[i, 0]
+    return np.clip((grid + 1) * 127.5, 0, 255).astype(np.uint8)
+
+
+def save_grid(images, path, scale=8):
+    """Write a PNG grid with Pillow or matplotlib; else a .npy beside it. Returns the path written."""
+    grid = image_grid(images)
+    big = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
+    try:
+        from PIL import Image
+        Image.fromarray(big).save(path)
+        return path
+    except ImportError:
+        pass
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        plt.imsave(path, big, cmap="gray", vmin=0, vmax=255)
+        return path
+    except ImportError:
+        npy = str(path).rsplit(".", 1)[0] + ".npy"
+        np.save(npy, images)
+        return npy

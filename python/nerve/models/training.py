@@ -1,0 +1,150 @@
+"""The supervised training loop behind ``nerve train``: optimizer by name,
+mini-batches from a DataLoader, a tqdm progress bar (loss, accuracy,
+samples/s), evaluation on the test set after every epoch, a checkpoint and
+an optional loss-curve plot. Model-specific parts (model, data) come from
+the recipes in ``nerve.models``."""
+import dataclasses
+import os
+import sys
+import time
+
+import numpy as np
+
+import nerve
+from nerve import nn, optim
+from nerve.data import DataLoader
+
+OPTIMIZERS = {
+    "sgd": lambda params, lr, wd: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+    "adam": lambda params, lr, wd: optim.Adam(params, lr=lr, weight_decay=wd),
+    "adamw": lambda params, lr, wd: optim.AdamW(params, lr=lr, weight_decay=wd),
+    "rmsprop": lambda params, lr, wd: optim.RMSprop(params, lr=lr, weight_decay=wd),
+    "adagrad": lambda params, lr, wd: optim.Adagrad(params, lr=lr, weight_decay=wd),
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    out: str = os.path.join("runs", "model.npz")
+    plot: str = None
+    progress: bool = True
+
+
+def make_optimizer(name, params, lr, weight_decay):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}, expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr, weight_decay)
+
+
+def evaluate(model, dataset, config, criterion):
+    """(mean loss, accuracy) of a classifier over a dataset, in eval mode without gradients."""
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    with nerve.no_grad():
+        for x, y in DataLoader(dataset, batch_size=512):
+            x, y = x.to(config.device), y.to(config.device)
+            logits = model(x)
+            total_loss += float(criterion(logits, y)) * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+    return total_loss / max(n, 1), correct / max(n, 1)
+
+
+def train_classifier(name, model, train_set, test_set, config, file=None):
+    """Train ``model`` with cross-entropy; returns a report dict (and writes the checkpoint)."""
+    from tqdm import tqdm
+
+    file = file or sys.stdout
+    model.to(config.device)
+    criterion = nn.CrossEntropyLoss()
+    opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers)
+    history = {"loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": []}
+    start = time.perf_counter()
+    seen = 0
+    bar = tqdm(total=config.epochs * len(loader), disable=not config.progress, unit="batch", dynamic_ncols=True,
+               file=sys.stderr)
+    for epoch in range(config.epochs):
+        model.train()
+        bar.set_description(f"epoch {epoch + 1}/{config.epochs}")
+        total_loss, correct, n = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(config.device), y.to(config.device)
+            logits = model(x)
+            loss = criterion(logits, y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total_loss += float(loss) * len(y)
+            correct += int((logits.detach().argmax(1) == y).sum())
+            n += len(y)
+            seen += len(y)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{correct / n:.3f}",
+                            samples_s=f"{seen / (time.perf_counter() - start):.0f}")
+        test_loss, test_acc = evaluate(model, test_set, config, criterion)
+        history["loss"].append(total_loss / n)
+        history["train_accuracy"].append(correct / n)
+        history["test_loss"].append(test_loss)
+        history["test_accuracy"].append(test_acc)
+        bar.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{correct / n:.3f}", test_acc=f"{test_acc:.3f}")
+    bar.close()
+    seconds = time.perf_counter() - start
+    report = {"model": name, "test_accuracy": history["test_accuracy"][-1], "test_loss": history["test_loss"][-1],
+              "train_loss": history["loss"][-1], "epochs": config.epochs, "seconds": seconds,
+              "samples_per_second": seen / seconds, "train_samples": len(train_set), "test_samples": len(test_set),
+              "parameters": sum(p.numel() for p in model.parameters()), "checkpoint": config.out}
+    save_checkpoint(config.out, name, model, opt, config, history, report)
+    print(f"{name}: test accuracy {report['test_accuracy'] * 100:.2f}% ({len(test_set)} samples), "
+          f"test loss {report['test_loss']:.4f}, train loss {report['train_loss']:.4f}", file=file)
+    print(f"{name}: {config.epochs} epochs in {seconds:.1f} s ({report['samples_per_second']:.0f} samples/s), "
+          f"{report['parameters']} parameters, {config.optimizer} lr={config.lr} on {config.device}", file=file)
+    print(f"{name}: checkpoint written to {config.out}", file=file)
+    if config.plot:
+        report["plot"] = plot_history(history, config.plot, name, file)
+    return report
+
+
+def save_checkpoint(path, name, model, opt, config, history, report):
+    """{'model_name', 'model', 'optimizer', 'config', 'history', 'report'} via nerve.save (atomic)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    nerve.save({"model_name": name, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "config": dataclasses.asdict(config), "history": history,
+                "report": {k: v for k, v in report.items() if k != "checkpoint"}}, path)
+
+
+def plot_history(history, path, name, file):
+    """Loss and accuracy curves as a PNG; returns the path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"{name}: --plot needs matplotlib, which is not installed (pip install matplotlib); "
+              "no plot written", file=file)
+        return None
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, history["loss"], label="train")
+    ax1.plot(epochs, history["test_loss"], label="test")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{name}: loss")
+    ax1.legend()
+    ax2.plot(epochs, history["train_accuracy"], label="train")
+    ax2.plot(epochs, history["test_accuracy"], label="test")
+    ax2.set(xlabel="epoch", ylabel="accuracy", title=f"{name}: accuracy")
+    ax2.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"{name}: loss curve written to {path}", file=file)
+    return path

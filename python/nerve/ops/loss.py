@@ -1,0 +1,277 @@
+"""Losses as autograd Functions with hand-written backward.
+
+Each Function returns the unreduced loss (one value per element or per
+sample); nn.functional applies the reduction. Cross-entropy with class
+indices is fused: one native pass computes log-sum-exp and the loss per row
+(csrc/cpu/loss.cpp), and backward writes softmax - target (smoothed and
+weighted) straight from the saved log-sum-exp, no graph of small ops.
+Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
+"""
+import numpy as np
+
+from nerve import backend
+from nerve.autograd import Function
+from nerve.ops.elementwise import unbroadcast
+
+
+def _to_rows(x):
+    """(N, C, d...) -> contiguous (N * d..., C); (N, C) stays as is when contiguous."""
+    xp = backend.of(x).xp
+    if x.ndim > 2:
+        x = xp.moveaxis(x, 1, -1).reshape(-1, x.shape[1])
+    return xp.ascontiguousarray(x)
+
+
+def _from_rows(rows, shape):
+    """Inverse of _to_rows for an array of the input's shape."""
+    xp = backend.of(rows).xp
+    if len(shape) > 2:
+        return xp.ascontiguousarray(xp.moveaxis(rows.reshape((shape[0],) + tuple(shape[2:]) + (shape[1],)), -1, 1))
+    return rows.reshape(shape)
+
+
+def _xp_cross_entropy_forward(x, t, w, ignore_index, eps):
+    """The native kernel's math on any array module (the CUDA path): per-row loss and lse."""
+    xp = backend.of(x).xp
+    C = x.shape[1]
+    x64 = x.astype(np.float64)
+    m = x64.max(axis=1, keepdims=True) if C else xp.zeros((x.shape[0], 1))
+    m = xp.where(xp.isfinite(m), m, 0)
+    lse = (xp.log(xp.exp(x64 - m).sum(axis=1, keepdims=True)) + m)[:, 0]  # float64, as the kernel's
+    valid = t != ignore_index
+    safe_t = xp.where(valid, t, 0)
+    wt = w[safe_t] if w is not None else xp.ones_like(lse)
+    nll = lse - xp.take_along_axis(x64, safe_t[:, None], axis=1)[:, 0]
+    loss = (1 - eps) * wt * nll
+    if eps:
+        wc = w if w is not None else xp.ones(C, x.dtype)
+        loss = loss + eps / C * ((lse[:, None] - x64) * wc).sum(axis=1)
+    return xp.where(valid, loss, 0).astype(x.dtype), lse
+
+
+def _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps):
+    xp = backend.of(x).xp
+    C = x.shape[1]
+    valid = t != ignore_index
+    safe_t = xp.where(valid, t, 0)
+    wt = w[safe_t] if w is not None else xp.ones_like(lse)
+    wc = w if w is not None else xp.ones(C, x.dtype)
+    W = wc.sum()
+    p = xp.exp(x - lse[:, None])  # float64
+    gx = ((1 - eps) * wt + eps * W / C)[:, None] * p - eps / C * wc
+    onehot = xp.arange(C)[None, :] == safe_t[:, None]
+    gx = gx - onehot * ((1 - eps) * wt)[:, None]
+    return (gx * (g * valid)[:, None]).astype(x.dtype)
+
+
+class CrossEntropy(Function):
+    """Softmax cross-entropy with class indices.
+
+    logits (N, C, d...) float, target (N, d...) int64 (already range-checked),
+    weight (C,) or None -> loss (N, d...), 0 where target == ignore_index.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, weight, ignore_index, label_smoothing):
+        be = backend.of(logits)
+        x = _to_rows(logits)
+        t = be.xp.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+        w = None if weight is None else be.xp.ascontiguousarray(weight, dtype=logits.dtype)
+        n = x.shape[0]
+        if be is backend.cpu:
+            loss, lse = np.empty(n, x.dtype), np.empty(n, np.float64)
+            be._C.cross_entropy_forward(loss, lse, x, t, w, ignore_index, label_smoothing)
+        else:
+            loss, lse = _xp_cross_entropy_forward(x, t, w, ignore_index, label_smoothing)
+        ctx.save_for_backward(x, lse, t, w)
+        ctx.info = (logits.shape, ignore_index, label_smoothing)
+        return loss.reshape(target.shape)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lse, t, w = ctx.saved_tensors
+        shape, ignore_index, eps = ctx.info
+        be = backend.of(x)
+        g = be.xp.ascontiguousarray(g.reshape(-1), dtype=x.dtype)
+        if be is backend.cpu:
+            gx = np.empty_like(x)
+            be._C.cross_entropy_backward(gx, g, x, lse, t, w, ignore_index, eps)
+        else:
+            gx = _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps)
+        return _from_rows(gx, shape), None, None, None, None
+
+
+class CrossEntropyProbs(Function):
+    """Softmax cross-entropy with class probabilities: logits and target (N, C, d...),
+    loss (N, d...) = -sum_c w_c y_c log_softmax(x)_c, y = (1 - eps) target + eps / C."""
+
+    @staticmethod
+    def forward(ctx, logits, target, weight, label_smoothing):
+        xp = backend.of(logits).xp
+        C = logits.shape[1]
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        logp = shifted - xp.log(xp.exp(shifted).sum(axis=1, keepdims=True))
+        wshape = (1, C) + (1,) * (logits.ndim - 2)
+        w = xp.ones(wshape, logits.dtype) if weight is None else weight.reshape(wshape).astype(logits.dtype)
+        y = (1 - label_smoothing) * target + label_smoothing / C
+        ctx.save_for_backward(logp, y, w)
+        ctx.eps = label_smoothing
+        return -(w * y * logp).sum(axis=1).astype(logits.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        logp, y, w = ctx.saved_tensors
+        xp = backend.of(logp).xp
+        g = xp.expand_dims(g, 1)
+        wy = w * y
+        gx = g * (xp.exp(logp) * wy.sum(axis=1, keepdims=True) - wy) if ctx.needs_input_grad[0] else None
+        gt = -(1 - ctx.eps) * g * w * logp if ctx.needs_input_grad[1] else None
+        return gx, gt, None, None
+
+
+class NllLoss(Function):
+    """input (N, C, d...) log-probabilities, target (N, d...) int64 (range-checked),
+    weight (C,) or None -> loss (N, d...) = -w[t] input[n, t, ...], 0 where ignored."""
+
+    @staticmethod
+    def forward(ctx, logp, target, weight, ignore_index):
+        xp = backend.of(logp).xp
+        valid = target != ignore_index
+        idx = xp.expand_dims(xp.where(valid, target, 0), 1)
+        wt = valid.astype(logp.dtype) if weight is None else xp.where(valid, weight.astype(logp.dtype)[idx[:, 0]], 0)
+        ctx.save_for_backward(idx, wt)
+        ctx.shape = logp.shape
+        return (-wt * xp.take_along_axis(logp, idx, axis=1)[:, 0]).astype(logp.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        idx, wt = ctx.saved_tensors
+        xp = backend.of(g).xp
+        gx = xp.zeros(ctx.shape, dtype=g.dtype)
+        xp.put_along_axis(gx, idx, xp.expand_dims(-g * wt, 1), axis=1)
+        return gx, None, None, None
+
+
+class SmoothL1(Function):
+    """Elementwise Huber-type loss of d = input - target (broadcast).
+
+    huber=False (SmoothL1, beta): 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta
+    huber=True (Huber, delta):    0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta)
+    """
+
+    @staticmethod
+    def forward(ctx, input, target, threshold, huber):
+        xp = backend.of(input).xp
+        d = input - target
+        ad = xp.abs(d)
+        ctx.save_for_backward(d)
+        ctx.info = (input.shape, target.shape, threshold, huber)
+        if huber:
+            return xp.where(ad < threshold, 0.5 * d * d, threshold * (ad - 0.5 * threshold)).astype(d.dtype)
+        if threshold == 0:
+            return ad
+        return xp.where(ad < threshold, 0.5 * d * d / threshold, ad - 0.5 * threshold).astype(d.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (d,) = ctx.saved_tensors
+        sa, sb, threshold, huber = ctx.info
+        xp = backend.of(d).xp
+        if huber:
+            gd = g * xp.clip(d, -threshold, threshold)
+        elif threshold == 0:
+            gd = g * xp.sign(d)
+        else:
+            gd = g * xp.where(xp.abs(d) < threshold, d / threshold, xp.sign(d))
+        return unbroadcast(gd, sa), unbroadcast(-gd, sb) if ctx.needs_input_grad[1] else None, None, None
+
+
+class BinaryCrossEntropy(Function):
+    """-w (y log x + (1 - y) log(1 - x)) with each log clamped at -100 (PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight):
+        xp = backend.of(x).xp
+        with np.errstate(divide="ignore"):
+            log_x = xp.maximum(xp.log(x), -100)
+            log_1mx = xp.maximum(xp.log1p(-x), -100)
+        loss = -(y * log_x + (1 - y) * log_1mx)
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(x, y, weight, log_x, log_1mx)
+        return loss.astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, weight, log_x, log_1mx = ctx.saved_tensors
+        xp = backend.of(x).xp
+        gw = g if weight is None else g * weight
+        gx = gw * (x - y) / xp.maximum((1 - x) * x, 1e-12) if ctx.needs_input_grad[0] else None
+        gy = gw * (log_1mx - log_x) if ctx.needs_input_grad[1] else None
+        return gx, gy, None
+
+
+class BinaryCrossEntropyWithLogits(Function):
+    """-w (pw y log sigmoid(x) + (1 - y) log sigmoid(-x)), from stable log-sigmoids;
+    pos_weight pw broadcasts along the last (class) dim."""
+
+    @staticmethod
+    def forward(ctx, x, y, weight, pos_weight):
+        xp = backend.of(x).xp
+        # log sigmoid(x) = -softplus(-x), log sigmoid(-x) = -softplus(x), softplus(z) = max(z, 0) + log1p(exp(-|z|))
+        tail = xp.log1p(xp.exp(-xp.abs(x)))
+        sp_neg = xp.maximum(-x, 0) + tail
+        sp_pos = xp.maximum(x, 0) + tail
+        py = y if pos_weight is None else pos_weight * y
+        loss = py * sp_neg + (1 - y) * sp_pos
+        if weight is not None:
+            loss = loss * weight
+        ctx.save_for_backward(x, y, weight, pos_weight, sp_neg, sp_pos)
+        return loss.astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y, weight, pos_weight, sp_neg, sp_pos = ctx.saved_tensors
+        be = backend.of(x)
+        gw = g if weight is None else g * weight
+        py = y if pos_weight is None else pos_weight * y
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = unbroadcast(gw * (be.sigmoid(x) * (py + 1 - y) - py), x.shape)
+        if ctx.needs_input_grad[1]:
+            pw = 1 if pos_weight is None else pos_weight
+            gy = unbroadcast(gw * (pw * sp_neg - sp_pos), y.shape)
+        return gx, gy, None, None
+
+
+class KlDiv(Function):
+    """Pointwise KL: target (log target - input), 0 where target == 0; with
+    log_target: exp(target) (target - input). Input holds log-probabilities."""
+
+    @staticmethod
+    def forward(ctx, x, y, log_target):
+        xp = backend.of(x).xp
+        if log_target:
+            loss = xp.exp(y) * (y - x)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                loss = xp.where(y > 0, y * xp.log(xp.where(y > 0, y, 1)), 0) - y * x
+        ctx.save_for_backward(x, y)
+        ctx.log_target = log_target
+        return loss.astype(x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        xp = backend.of(x).xp
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = unbroadcast(-g * (xp.exp(y) if ctx.log_target else y), x.shape)
+        if ctx.needs_input_grad[1]:
+            if ctx.log_target:
+                gy = g * xp.exp(y) * (y - x + 1)
+            else:
+                with np.errstate(divide="ignore"):
+                    gy = g * (xp.log(y) + 1 - x)
+            gy = unbroadcast(gy, y.shape)
+        return gx, gy, None
