@@ -75,12 +75,13 @@ AttentionMask mask_view(const py::object& m, const char* op, const AttentionSize
 }
 
 AttentionSizes sizes(const py::array& q, const py::array& k, const py::array& v, double scale, bool causal,
-                     const char* op) {
+                     double dropout_p, uint64_t seed, const char* op) {
   check_ndim(q, op, "q", 4);
   check_ndim(k, op, "k", 4);
   NERVE_CHECK(q.dtype().is(k.dtype()) && q.dtype().is(v.dtype()), op, ": arguments 'q', 'k' and 'v' must share one dtype, got ",
               dtype_str(q), ", ", dtype_str(k), ", ", dtype_str(v));
   NERVE_CHECK(std::isfinite(scale), op, ": argument 'scale' must be finite, got ", scale);
+  NERVE_CHECK(dropout_p >= 0 && dropout_p < 1, op, ": argument 'dropout_p' expected a value in [0, 1), got ", dropout_p);
   AttentionSizes n;
   n.B = q.shape(0);
   n.H = q.shape(1);
@@ -89,6 +90,8 @@ AttentionSizes sizes(const py::array& q, const py::array& k, const py::array& v,
   n.S = k.shape(2);
   n.scale = scale;
   n.causal = causal;
+  n.dropout_p = dropout_p;
+  n.seed = seed;
   return n;
 }
 
@@ -107,9 +110,9 @@ void forward_typed(py::array& out, py::array& lse, const py::array& q, const py:
 }
 
 void attention_forward(py::array out, py::array lse, const py::array& q, const py::array& k, const py::array& v,
-                       const py::object& attn_mask, double scale, bool is_causal) {
+                       const py::object& attn_mask, double scale, bool is_causal, double dropout_p, uint64_t seed) {
   const char* op = "attention_forward";
-  AttentionSizes n = sizes(q, k, v, scale, is_causal, op);
+  AttentionSizes n = sizes(q, k, v, scale, is_causal, dropout_p, seed, op);
   if (is_dtype<float>(q)) return forward_typed<float>(out, lse, q, k, v, attn_mask, n);
   if (is_dtype<double>(q)) return forward_typed<double>(out, lse, q, k, v, attn_mask, n);
   NERVE_CHECK(false, op, ": argument 'q' expected dtype float32 or float64, got ", dtype_str(q));
@@ -140,9 +143,10 @@ void backward_typed(py::array& dq, py::array& dk, py::array& dv, const py::array
 
 void attention_backward(py::array dq, py::array dk, py::array dv, const py::array& dout, const py::array& q,
                         const py::array& k, const py::array& v, const py::array& out, const py::array& lse,
-                        const py::object& attn_mask, double scale, bool is_causal) {
+                        const py::object& attn_mask, double scale, bool is_causal, double dropout_p,
+                        uint64_t seed) {
   const char* op = "attention_backward";
-  AttentionSizes n = sizes(q, k, v, scale, is_causal, op);
+  AttentionSizes n = sizes(q, k, v, scale, is_causal, dropout_p, seed, op);
   if (is_dtype<float>(q)) return backward_typed<float>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, n);
   if (is_dtype<double>(q)) return backward_typed<double>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, n);
   NERVE_CHECK(false, op, ": argument 'q' expected dtype float32 or float64, got ", dtype_str(q));
@@ -153,13 +157,15 @@ void attention_backward(py::array dq, py::array dk, py::array dv, const py::arra
 void bind_attention(py::module_& m) {
   m.def("attention_forward", &attention_forward, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"),
         py::arg("v"), py::arg("attn_mask") = py::none(), py::arg("scale") = 1.0, py::arg("is_causal") = false,
-        "Fused attention: out (B,H,L,D) = softmax(q k^T scale + mask) v, lse (B,H,L) = row log-sum-exp.\n"
+        py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
+        "Fused attention: out (B,H,L,D) = dropout(softmax(q k^T scale + mask)) v, lse (B,H,L) = row log-sum-exp.\n"
         "attn_mask: None, bool (True = take part) or additive float, broadcastable to (B,H,L,S).\n"
+        "Dropout keeps P[i,j] (scaled by 1/(1-p)) by a counter-based hash of (seed, row, column).\n"
         "Fully masked rows give out = 0, lse = -inf.");
   m.def("attention_backward", &attention_backward, py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("dout"),
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("attn_mask") = py::none(),
-        py::arg("scale") = 1.0, py::arg("is_causal") = false,
-        "Gradients of attention_forward (recomputes probabilities tile by tile); dq, dk, dv overwritten.");
+        py::arg("scale") = 1.0, py::arg("is_causal") = false, py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
+        "Gradients of attention_forward (same dropout_p and seed) (recomputes probabilities tile by tile); dq, dk, dv overwritten.");
 }
 
 }  // namespace nerve::bind

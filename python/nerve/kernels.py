@@ -19,7 +19,7 @@ def gelu(x, approximate="none"):
     return out
 
 
-def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0):
     """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
 
     Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
@@ -27,18 +27,19 @@ def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
     attention_backward needs. scale defaults to 1/sqrt(D). attn_mask: None,
     bool (True = take part) or additive float, broadcastable to (B, H, L, S).
     is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
-    lse = -inf.
+    lse = -inf. dropout_p > 0 drops probabilities (after softmax) by a
+    counter-based hash of (seed, row, column), replayed by the backward.
     """
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal)
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed)
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None):
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0):
     """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal)
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):
