@@ -94,6 +94,11 @@ def test_no_grad_enable_grad_and_set_grad_enabled():
     def f(t):
         return t * 2
     assert not f(x).requires_grad
+
+    @nerve.no_grad
+    def g(t):
+        return t * 2
+    assert not g(x).requires_grad and g.__name__ == "g"
     with nerve.set_grad_enabled(False):
         assert not (x * 2).requires_grad
     assert nerve.is_grad_enabled()
@@ -199,16 +204,43 @@ def test_augmented_assignment_is_in_place():
         i /= 2
 
 
-def test_inplace_on_a_view_in_the_graph_raises():
+def test_inplace_on_a_slice_in_the_graph_rebases_the_base():
+    rng = np.random.default_rng(1)
+
+    def fn(a, b):
+        y = a * 1
+        y[0].mul_(b[0])           # the base sees the change, in values and in gradients
+        y[:, 1:3] += b[1:3] * 2   # augmented assignment on a slice
+        row = y[1]
+        row.add_(b)
+        return y * row            # the view's own history follows the base
+    assert gradcheck(fn, [rng.standard_normal((3, 7)), rng.standard_normal(7)])
+
+    def into_buffer(a):
+        buf = nerve.zeros(2, 7, dtype=nerve.float64)
+        buf[1].copy_(a * 3)
+        buf[0][2:4].copy_(a[:2])  # a slice of a slice
+        return buf
+    assert gradcheck(into_buffer, [rng.standard_normal(7)])
+
+
+def test_inplace_on_other_views_in_the_graph_raises():
     x = nerve.ones(2, 3, requires_grad=True)
     y = x * 2
-    with pytest.raises(RuntimeError, match="mul_: in-place change of a view that takes part in autograd"):
-        y[0].mul_(3)
+    with pytest.raises(RuntimeError, match="mul_: in-place change of a reshaped, permuted, expanded or detached view"):
+        y.T.mul_(3)
+    with pytest.raises(RuntimeError, match="__setitem__: a leaf tensor that requires grad"):
+        x[0].mul_(3)  # a slice of a leaf: the leaf itself would change
     buf = nerve.zeros(2, 3)
-    with pytest.raises(RuntimeError, match="copy_: in-place change of a view"):
-        buf[0].copy_(x[0])
     buf[0].copy_(x[0].detach())  # no autograd involved: fine
     assert buf[0].tolist() == [1, 1, 1]
+
+
+def test_integer_index_of_1d_is_a_view():
+    x = nerve.arange(3.0)
+    x[1].fill_(5)
+    x[-1].add_(1)
+    assert x.tolist() == [0, 5, 3]
 
 
 def test_deep_graph_has_no_recursion_limit():
@@ -314,3 +346,60 @@ def test_inf_and_nan_follow_ieee_without_warnings():
     assert np.isnan(nerve.zeros(0, 3).mean(0)).all().item()
     assert (nerve.tensor([1.0]) / 0).item() == np.inf
     assert np.isinf(nerve.tensor([1000.0]).exp()).all().item()
+
+
+def test_backward_signature_matches_pytorch():
+    x = nerve.ones(2, requires_grad=True)
+    y = (x * x).sum()
+    y.backward(None, retain_graph=True, create_graph=False)
+    y.backward(retain_graph=None)
+    np.testing.assert_array_equal(x.grad.numpy(), [4, 4])
+    with pytest.raises(NotImplementedError, match="backward: create_graph=True"):
+        (x * x).sum().backward(create_graph=True)
+
+
+def test_a_backward_returning_a_wrong_shape_is_named():
+    class BadSum(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x.sum(axis=0)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g  # forgot to broadcast back to x's shape
+
+    class TooFew(Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x + y
+
+        @staticmethod
+        def backward(ctx, g):
+            return g
+
+    x = nerve.ones(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"badsum: backward returned a gradient of shape \(3,\) for argument 0, "
+                                           r"expected \(2, 3\)"):
+        (BadSum.apply(x) * 2).sum().backward()
+    with pytest.raises(RuntimeError, match=r"toofew: backward returned 1 gradients, expected one per forward "
+                                           r"argument \(2\)"):
+        TooFew.apply(x, x).sum().backward()
+
+
+def test_gradients_keep_each_tensors_dtype_through_mixed_ops():
+    seen = []
+
+    class Spy(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 1
+
+        @staticmethod
+        def backward(ctx, g):
+            seen.append(g.dtype)
+            return g
+
+    x = nerve.ones(3, requires_grad=True)
+    h = Spy.apply(x)
+    (h * nerve.ones(3, dtype=nerve.float64)).sum().backward()  # the product is float64
+    assert seen == [np.dtype(np.float32)] and x.grad.dtype == nerve.float32

@@ -34,3 +34,4 @@ from nerve import nn
 from nerve.serialization import load, save
 from nerve import optim
 from nerve import data
+from nerve import distributed

@@ -42,6 +42,11 @@ class set_grad_enabled:
 class _GradMode:
     mode = True
 
+    def __new__(cls, orig_func=None):
+        if orig_func is None:
+            return super().__new__(cls)
+        return cls()(orig_func)  # used as a bare decorator: @nerve.no_grad
+
     def __enter__(self):
         self.prev = is_grad_enabled()
         _state.enabled = self.mode
@@ -85,15 +90,17 @@ class Context:
         Tensor = _tensor_class()
         self.fn = fn
         # next_nodes[i]: the node of input i, the leaf tensor itself, or None.
-        needs, nodes, self._inputs_by_array = [], [], {}
+        needs, nodes, shapes, self._inputs_by_array = [], [], [], {}
         for x in inputs:
             grad = isinstance(x, Tensor) and x.requires_grad
             needs.append(grad)
             nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
+            shapes.append((x.data.shape, x.data.dtype) if grad else None)
             if isinstance(x, Tensor):
                 self._inputs_by_array[id(x.data)] = x
         self.needs_input_grad = tuple(needs)
         self.next_nodes = tuple(nodes)
+        self.input_meta = tuple(shapes)  # (shape, dtype) per input needing a gradient, to check what backward returns
         self._saved = None
         self._saved_versions = ()
         self._freed = False
@@ -241,9 +248,18 @@ def backward(tensor, grad=None, retain_graph=False):
                 in_grads = (in_grads,)
             if not retain_graph:
                 node.free()
-            for nxt, ig in zip(node.next_nodes, in_grads):
+            if any(n is not None for n in node.next_nodes[len(in_grads):]):
+                raise RuntimeError(f"{node.fn.name()}: backward returned {len(in_grads)} gradients, expected one "
+                                   f"per forward argument ({len(node.next_nodes)})")
+            for i, (nxt, ig) in enumerate(zip(node.next_nodes, in_grads)):
                 if nxt is None or ig is None:
                     continue
+                shape, dtype = node.input_meta[i]
+                if tuple(ig.shape) != shape:
+                    raise RuntimeError(f"{node.fn.name()}: backward returned a gradient of shape {tuple(ig.shape)} "
+                                       f"for argument {i}, expected {shape}")
+                if ig.dtype != dtype:  # a gradient has its tensor's dtype (x32 * y64 sends float64 back to x32)
+                    ig = ig.astype(dtype)
                 if isinstance(nxt, Tensor):
                     _accumulate(nxt, ig)
                 else:
@@ -281,3 +297,8 @@ def _accumulate(leaf, g):
         leaf.grad = Tensor._wrap(g.copy())
     else:
         leaf.grad.data = leaf.grad.data + g
+    # Post-accumulate hooks: a leaf may carry a list `_post_accumulate_grad_hooks` of fn(leaf), each called
+    # after a gradient is added to its .grad (once per graph edge into the leaf). DistributedDataParallel
+    # uses it to start a bucket's all-reduce as soon as the bucket's gradients are complete.
+    for hook in getattr(leaf, "_post_accumulate_grad_hooks", ()):
+        hook(leaf)

@@ -19,6 +19,24 @@ def gelu(x, approximate="none"):
     return out
 
 
+def cross_entropy(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """Per-row softmax cross-entropy of logits (N, C) at int64 class indices target (N,);
+    returns (loss (N,) in logits' dtype, lse (N,) float64 for cross_entropy_backward)."""
+    logits = np.ascontiguousarray(logits)
+    loss, lse = np.empty(logits.shape[0], logits.dtype), np.empty(logits.shape[0], np.float64)
+    _C.cross_entropy_forward(loss, lse, logits, np.ascontiguousarray(target), weight, ignore_index, label_smoothing)
+    return loss, lse
+
+
+def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """d loss / d logits (N, C) for the per-row loss gradient grad_loss (N,)."""
+    logits = np.ascontiguousarray(logits)
+    grad = np.empty_like(logits)
+    _C.cross_entropy_backward(grad, np.ascontiguousarray(grad_loss, dtype=logits.dtype), logits, lse,
+                              np.ascontiguousarray(target), weight, ignore_index, label_smoothing)
+    return grad
+
+
 def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0):
     """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
 

@@ -84,6 +84,7 @@ class Tensor:
         self.grad_fn = None
         self._version_counter = VersionCounter()
         self._is_view = False
+        self._base_index = None  # (base, index) for a view made by basic indexing
         self.requires_grad = requires_grad
 
     def _view_of(self, base):
@@ -309,8 +310,10 @@ class Tensor:
         return self.to(dtype=bool_)
 
     # ----------------------------------------------------------- autograd
-    def backward(self, gradient=None, retain_graph=False):
-        _backward(self, gradient, retain_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False):
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported")
+        _backward(self, gradient, bool(retain_graph))
 
     def detach(self):
         return Tensor._wrap(self._data)._view_of(self)
@@ -347,6 +350,9 @@ class Tensor:
         fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
         if fa != fb:  # int with float: the int side takes the float dtype (PyTorch, not numpy)
             a, b = (a, b.to(dtype=a.dtype)) if fa else (a.to(dtype=b.dtype), b)
+        elif a.dtype != b.dtype and a.dtype.kind == b.dtype.kind and (a.ndim == 0) != (b.ndim == 0):
+            # Same kind: a 0-d tensor does not promote a dimensioned one (float32 + 0-d float64 is float32).
+            a, b = (a.to(dtype=b.dtype), b) if a.ndim == 0 else (a, b.to(dtype=a.dtype))
         return fn.apply(a, b)
 
     def __add__(self, other):
@@ -563,10 +569,10 @@ class Tensor:
         return A.Tanh.apply(self._floating())
 
     def softmax(self, dim):
-        return A.Softmax.apply(self._floating(), dim)
+        return A.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return A.LogSoftmax.apply(self._floating(), dim)
+        return A.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
 
     def matmul(self, other):
         other = self._operand(other)
@@ -679,11 +685,18 @@ class Tensor:
     # --------------------------------------------------------------- shape
     def reshape(self, *shape):
         shape = _shape_arg(shape)
+        known = [n for n in shape if n != -1]
+        size = int(np.prod(known)) if known else 1
+        if (shape.count(-1) > 1 or any(n < -1 for n in shape)
+                or (size != self.numel() if -1 not in shape else size == 0 or self.numel() % size)):
+            raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
+                             f"({self.numel()} elements)")
         return S.Reshape.apply(self, shape)._view_of(self)
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
-            return self.to(dtype=shape[0])
+            # view(dtype): the same bytes read as another dtype (no gradient), as PyTorch
+            return Tensor._wrap(self._data.view(np.dtype(shape[0])))._view_of(self)
         if not self._data.flags.c_contiguous and self.numel() > 1:
             raise RuntimeError("view: the tensor is not contiguous; use reshape() or contiguous().view()")
         return self.reshape(*shape)
@@ -697,23 +710,27 @@ class Tensor:
     def flatten(self, start_dim=0, end_dim=-1):
         if self.ndim == 0:
             return self.reshape(1)
-        s, e = start_dim % self.ndim, end_dim % self.ndim
+        s, e = _dim(start_dim, self.ndim, "flatten"), _dim(end_dim, self.ndim, "flatten")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} must not come after end_dim {end_dim}")
         shape = self.shape
         return self.reshape(*shape[:s], -1 if self.numel() else int(np.prod(shape[s:e + 1])), *shape[e + 1:])
 
     def unflatten(self, dim, sizes):
-        dim = dim % self.ndim
+        dim = _dim(dim, self.ndim, "unflatten")
         return self.reshape(*self.shape[:dim], *sizes, *self.shape[dim + 1:])
 
     def permute(self, *dims):
-        dims = tuple(d % max(self.ndim, 1) for d in _shape_arg(dims))
+        dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
         return S.Permute.apply(self, dims)._view_of(self)
 
     def transpose(self, dim0, dim1):
+        dim0, dim1 = _dim(dim0, self.ndim, "transpose"), _dim(dim1, self.ndim, "transpose")
         dims = list(range(self.ndim))
-        dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
+        if self.ndim:
+            dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return self.permute(*dims)
 
     def swapaxes(self, dim0, dim1):
@@ -735,11 +752,11 @@ class Tensor:
     def squeeze(self, dim=None):
         if dim is None:
             return self.reshape(*[n for n in self.shape if n != 1])
-        dims = {d % max(self.ndim, 1) for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)}
+        dims = {_dim(d, self.ndim, "squeeze") for d in ((dim,) if isinstance(dim, numbers.Integral) else dim)}
         return self.reshape(*[n for i, n in enumerate(self.shape) if not (i in dims and n == 1)])
 
     def unsqueeze(self, dim):
-        dim = dim % (self.ndim + 1)
+        dim = _dim(dim, self.ndim + 1, "unsqueeze")
         return self.reshape(*self.shape[:dim], 1, *self.shape[dim:])
 
     def expand(self, *shape):
@@ -751,6 +768,11 @@ class Tensor:
         for i in range(self.ndim):
             if shape[lead + i] == -1:
                 shape[lead + i] = self.shape[i]
+            elif self.shape[i] != 1 and shape[lead + i] != self.shape[i]:
+                raise ValueError(f"expand: the size of dim {i} ({self.shape[i]}) must match the new size "
+                                 f"{shape[lead + i]} unless it is 1 (shape {tuple(self.shape)} to {tuple(shape)})")
+        if any(n < 0 for n in shape):
+            raise ValueError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
         return S.Expand.apply(self, tuple(shape))._view_of(self)
 
     def expand_as(self, other):
@@ -767,11 +789,17 @@ class Tensor:
         return expanded.reshape(*[r * n for r, n in zip(sizes, x.shape)])
 
     def narrow(self, dim, start, length):
+        dim = _dim(dim, self.ndim, "narrow")
+        n = self.shape[dim]
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length and start + length <= n):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit dimension {dim} of size {n}")
         index = [slice(None)] * self.ndim
         index[dim] = slice(start, start + length)
         return self[tuple(index)]
 
     def split(self, split_size_or_sections, dim=0):
+        dim = _dim(dim, self.ndim, "split")
         n = self.shape[dim]
         if isinstance(split_size_or_sections, numbers.Integral):
             size = int(split_size_or_sections)
@@ -789,13 +817,20 @@ class Tensor:
         return tuple(out)
 
     def chunk(self, chunks, dim=0):
+        dim = _dim(dim, self.ndim, "chunk")
+        if chunks <= 0:
+            raise ValueError(f"chunk: chunks must be positive, got {chunks}")
         n = self.shape[dim]
         return self.split(max(-(-n // chunks), 1), dim)
 
     def unbind(self, dim=0):
+        dim = _dim(dim, self.ndim, "unbind")
         return tuple(self.select(dim, i) for i in range(self.shape[dim]))
 
     def select(self, dim, index):
+        dim = _dim(dim, self.ndim, "select")
+        if not -self.shape[dim] <= index < self.shape[dim]:
+            raise IndexError(f"select: index {index} is out of range for dimension {dim} of size {self.shape[dim]}")
         idx = [slice(None)] * self.ndim
         idx[dim] = index
         return self[tuple(idx)]
@@ -814,14 +849,16 @@ class Tensor:
         xp = self._xp
         idx = self._operand(index)._data
         grid = list(xp.indices(idx.shape, sparse=True))
-        grid[dim % self.ndim] = idx
+        grid[_dim(dim, self.ndim, "gather")] = idx
         return self[tuple(grid)]
 
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index):
         index = _index_arg(index, "__getitem__")
         out = S.GetItem.apply(self, index)
-        return out._view_of(self) if S.is_basic_index(index) else out
+        if S.is_basic_index(index):
+            out._view_of(self)._base_index = (self, index)
+        return out
 
     def __setitem__(self, index, value):
         index = _index_arg(index, "__setitem__")
@@ -859,8 +896,15 @@ class Tensor:
         if result.dtype.kind == "f" and self.dtype.kind != "f":
             raise TypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
         if result.requires_grad and self._is_view:
-            raise RuntimeError(f"{op}: in-place change of a view that takes part in autograd is not supported "
-                               "(its base would not see it); use an out-of-place op or change the base")
+            if self._base_index is None:
+                raise RuntimeError(f"{op}: in-place change of a reshaped, permuted, expanded or detached view "
+                                   "that takes part in autograd is not supported; use an out-of-place op")
+            # A slice of a base: write through the base, which takes the change into its history.
+            base, index = self._base_index
+            base[index] = result
+            view = base[index]
+            self.grad_fn, self._requires_grad = view.grad_fn, view.requires_grad
+            return self
         self._data[...] = result._data
         self._version_counter.value += 1
         if is_grad_enabled():
@@ -983,6 +1027,14 @@ def _is_dtype_name(x):
         return False
     except ValueError:
         return True
+
+
+def _dim(dim, ndim, op):
+    """``dim`` in [-ndim, ndim) as a non-negative axis (a 0-d tensor has one dim here, as in PyTorch)."""
+    n = max(ndim, 1)
+    if not isinstance(dim, numbers.Integral) or not -n <= dim < n:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], but got {dim})")
+    return int(dim) % n
 
 
 def _shape_arg(shape):
@@ -1158,7 +1210,7 @@ def cat(tensors, dim=0):
             raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
     ref = next((t for t in ts if t.ndim), ts[0])
     ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
-    dim = dim % max(ref.ndim, 1)
+    dim = _dim(dim, ref.ndim, "cat")
     for t in ts:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
@@ -1172,7 +1224,7 @@ def stack(tensors, dim=0):
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
                              f"{tuple(t.shape)}")
-    return S.Stack.apply(dim % (ts[0].ndim + 1), *ts)
+    return S.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
 
 
 def where(condition, input=None, other=None):

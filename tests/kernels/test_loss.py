@@ -35,7 +35,7 @@ def run(x, t, w=None, ignore_index=-100, eps=0.0, g=None):
 
 
 @pytest.mark.parametrize("dtype,rtol", [(np.float32, 2e-5), (np.float64, 1e-12)])
-@pytest.mark.parametrize("N,C", [(1, 1), (3, 3), (7, 17), (33, 5), (300, 64)])  # 300 x 64 runs on several threads
+@pytest.mark.parametrize("N,C", [(1, 1), (3, 3), (7, 17), (33, 5), (300, 64), (2, 2053)])  # 300 x 64: threads; 2053: blocks + tail
 @pytest.mark.parametrize("weighted,eps", [(False, 0.0), (True, 0.0), (False, 0.3), (True, 0.1)])
 def test_cross_entropy_kernel_matches_numpy(isa, dtype, rtol, N, C, weighted, eps, rng):
     x = (rng.standard_normal((N, C)) * 4).astype(dtype)

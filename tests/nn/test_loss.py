@@ -426,3 +426,17 @@ def test_bad_inputs_raise_clear_errors():
         F.smooth_l1_loss(x, x, beta=-1.0)
     with pytest.raises(ValueError, match=r"huber_loss: argument 'delta' expected a value > 0"):
         F.huber_loss(x, x, delta=0.0)
+
+
+def test_non_contiguous_inputs(rng):
+    base = rng.standard_normal((5, 7))
+    x = nerve.tensor(base).T  # (7, 5), transposed view
+    assert not x.is_contiguous()
+    t = rng.integers(0, 5, 7)
+    check(F.cross_entropy(x, nerve.tensor(t), label_smoothing=0.1), ref_cross_entropy(base.T, t, eps=0.1))
+    check(F.nll_loss(x, nerve.tensor(t), reduction="sum"), ref_nll(base.T, t, reduction="sum"))
+    y = rng.standard_normal((5, 7))
+    check(F.huber_loss(x, nerve.tensor(y).T, delta=0.5), ref_huber(base.T, y.T, 0.5).mean())
+    check(F.binary_cross_entropy_with_logits(x[:, ::2], nerve.tensor(y).T[:, ::2], reduction="sum"),
+          ref_bce_logits(base.T[:, ::2], y.T[:, ::2]).sum())
+    assert gradcheck(lambda x: F.cross_entropy(x.T, nerve.tensor(t)), [base])

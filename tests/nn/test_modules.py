@@ -558,6 +558,9 @@ def test_dropout_eval_identity_and_edges():
         m.train()
         assert (m(x).numpy() != x.numpy()).any()
     assert F.dropout(x, 0.0) is x
+    y = x.clone()
+    out = nn.Dropout(0.5, inplace=True)(y)
+    assert out is y and (y.numpy() == 0).any() and ((y.numpy() == 0) | np.isclose(y.numpy(), 2 * x.numpy())).all()
     assert (F.dropout(x, 1.0).numpy() == 0).all() and (F.dropout2d(x, 1.0).numpy() == 0).all()
     for bad in (-0.1, 1.5):
         with pytest.raises(ValueError, match=f"probability has to be between 0 and 1, but got {bad}"):

@@ -141,6 +141,15 @@ def test_dtype_promotion_rules():
     assert (f.double() + f).dtype == nerve.float64
     assert (f * 2).dtype == nerve.float32  # a Python float does not promote float32
     assert (f * np.float64(2)).dtype == nerve.float32
+    scalar64 = nerve.tensor(2.0, dtype=nerve.float64)
+    assert (f * scalar64).dtype == nerve.float32 and (scalar64 - f).dtype == nerve.float32  # 0-d does not promote
+    assert (f.double() * nerve.tensor(2.0)).dtype == nerve.float64
+    assert (nerve.tensor([1.0, 2.0], dtype=nerve.float64) + f[:2]).dtype == nerve.float64
+    assert (i.int() + nerve.tensor(1)).dtype == nerve.int32
+    x = nerve.ones(3, requires_grad=True)
+    w = nerve.tensor(3.0, dtype=nerve.float64, requires_grad=True)
+    (x * w).sum().backward()
+    assert w.grad.dtype == nerve.float64 and w.grad.item() == 3 and x.grad.tolist() == [3, 3, 3]
     np.testing.assert_array_equal((i // 2).numpy(), [0, 1, 1])
     np.testing.assert_array_equal((i % 2).numpy(), [1, 0, 1])
 

@@ -3,6 +3,8 @@ broadcasting, zero sizes, integer fallback, the native GEMM reached without
 copies for transposed operands, and every ISA variant."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nerve
 from nerve import _C
@@ -123,3 +125,22 @@ def test_matmul_errors_name_the_op():
         nerve.ones(2, 2, 3).mm(nerve.ones(3, 2))
     with pytest.raises(ValueError, match="bmm: expected 3-D tensors"):
         nerve.ones(2, 3).bmm(nerve.ones(3, 2))
+
+
+@pytest.mark.parametrize("sa, sb", [((33, 17), (17, 33)), ((72, 73), (73, 74)), ((3, 33, 7), (7, 73)),
+                                    ((2, 17, 33), (2, 33, 1)), ((73, 72), (72,))])
+def test_matmul_larger_odd_sizes_forward(sa, sb, isa):
+    check_op(lambda a, b: a @ b, np.matmul, [sa, sb], grad=False)
+    if len(sb) > 1:  # the same product from transposed storage
+        check_op(lambda a, b: a.mT @ b.mT, lambda a, b: np.swapaxes(a, -1, -2) @ np.swapaxes(b, -1, -2),
+                 [sa[:-2] + sa[:-3:-1], sb[:-2] + sb[:-3:-1]], grad=False)
+
+
+@settings(max_examples=15, deadline=None, derandomize=True)
+@given(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4),
+       st.lists(st.sampled_from([1, 2]), max_size=2), st.lists(st.sampled_from([1, 2]), max_size=2),
+       st.booleans(), st.booleans())
+def test_matmul_broadcasting_property(m, k, n, batch_a, batch_b, vec_a, vec_b):
+    sa = (k,) if vec_a else (*batch_a, m, k)
+    sb = (k,) if vec_b else (*batch_b, k, n)
+    check_op(lambda a, b: a @ b, np.matmul, [sa, sb])

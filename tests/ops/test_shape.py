@@ -202,3 +202,50 @@ def test_shape_errors():
 def test_select():
     x = np.random.default_rng(8).standard_normal((3, 7))
     assert gradcheck(lambda t: t.select(1, 2) * 2, [x])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: nerve.cat([x, x], 2), r"cat: dimension out of range \(expected to be in range of \[-2, 1\], but got 2\)"),
+    (lambda x: nerve.stack([x, x], 3), r"stack: dimension out of range \(expected to be in range of \[-3, 2\]"),
+    (lambda x: x.unsqueeze(3), "unsqueeze: dimension out of range"),
+    (lambda x: x.unsqueeze(-4), "unsqueeze: dimension out of range"),
+    (lambda x: x.permute(0, 2), "permute: dimension out of range"),
+    (lambda x: x.transpose(0, 2), "transpose: dimension out of range"),
+    (lambda x: x.squeeze(2), "squeeze: dimension out of range"),
+    (lambda x: x.flatten(0, 2), "flatten: dimension out of range"),
+    (lambda x: x.narrow(2, 0, 1), "narrow: dimension out of range"),
+    (lambda x: x.split(1, 2), "split: dimension out of range"),
+    (lambda x: x.chunk(2, -3), "chunk: dimension out of range"),
+    (lambda x: x.unbind(2), "unbind: dimension out of range"),
+    (lambda x: x.select(2, 0), "select: dimension out of range"),
+    (lambda x: x.softmax(2), "softmax: dimension out of range"),
+    (lambda x: x.log_softmax(-3), "log_softmax: dimension out of range"),
+    (lambda x: x.narrow(1, 2, 3), "narrow: start 2 and length 3 do not fit dimension 1 of size 4"),
+    (lambda x: x.select(0, 3), "select: index 3 is out of range for dimension 0 of size 3"),
+])
+def test_dimension_errors_name_the_op(call, message):
+    with pytest.raises(IndexError, match=message):
+        call(nerve.ones(3, 4))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: x.reshape(5), r"reshape: shape \[5\] is invalid for input of shape \(3, 4\) \(12 elements\)"),
+    (lambda x: x.reshape(-1, 5), r"reshape: shape \[-1, 5\] is invalid"),
+    (lambda x: x.view(-1, -1), r"reshape: shape \[-1, -1\] is invalid"),
+    (lambda x: x.expand(3, 5), r"expand: the size of dim 1 \(4\) must match the new size 5 unless it is 1"),
+    (lambda x: x.flatten(1, 0), "flatten: start_dim 1 must not come after end_dim 0"),
+    (lambda x: x.chunk(0), "chunk: chunks must be positive, got 0"),
+    (lambda x: x.split(0), "split: split_size must be positive, got 0"),
+])
+def test_shape_value_errors_name_the_op(call, message):
+    with pytest.raises(ValueError, match=message):
+        call(nerve.ones(3, 4))
+
+
+def test_narrow_with_negative_start_and_view_as_dtype():
+    x = nerve.arange(10.0)
+    assert x.narrow(0, -3, 3).tolist() == [7, 8, 9]
+    assert x.narrow(0, -3, 2).tolist() == [7, 8]
+    f = nerve.tensor([1.0], dtype=nerve.float32)
+    assert f.view(nerve.int32).item() == 0x3F800000  # the same bits, as PyTorch's view(dtype)
+    assert np.shares_memory(f.view(nerve.int32).numpy(), f.numpy())

@@ -106,29 +106,35 @@ class DataLoader:
     """Iterate over ``dataset`` in batches of ``batch_size`` (None: single samples)."""
 
     def __init__(self, dataset, batch_size=1, shuffle=False, num_workers=0, collate_fn=None, drop_last=False,
-                 worker_init_fn=None, generator=None, timeout=0, multiprocessing_context=None):
+                 worker_init_fn=None, generator=None, timeout=0, multiprocessing_context=None, sampler=None):
         if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer or None, got {batch_size!r}")
         if num_workers < 0:
             raise ValueError(f"DataLoader: num_workers should be >= 0, got {num_workers}")
         if timeout < 0:
             raise ValueError(f"DataLoader: timeout should be >= 0, got {timeout}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        self.sampler = sampler  # iterable of indices (e.g. DistributedSampler); None: all, maybe shuffled
         self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
         self.num_workers, self.worker_init_fn, self.generator, self.timeout = num_workers, worker_init_fn, generator, timeout
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
         self.multiprocessing_context = multiprocessing_context
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.batch_size is None:
             return n
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def _batches(self):
         """Index lists of one epoch (drawn from the generator now)."""
-        n = len(self.dataset)
         gen = self.generator or _random.generator()
-        order = gen.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        else:
+            order = gen.permutation(len(self.dataset)) if self.shuffle else np.arange(len(self.dataset))
+        n = len(order)
         if self.batch_size is None:
             return [int(i) for i in order]
         stop = n - n % self.batch_size if self.drop_last else n

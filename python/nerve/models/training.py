@@ -4,6 +4,7 @@ samples/s), evaluation on the test set after every epoch, a checkpoint and
 an optional loss-curve plot. Model-specific parts (model, data) come from
 the recipes in ``nerve.models``."""
 import dataclasses
+import io
 import os
 import sys
 import time
@@ -30,12 +31,15 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    schedule: str = "none"  # "cosine": CosineAnnealingLR from lr to 0 over the epochs
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    threads: int = None  # OpenMP threads for the kernels while training (None: leave as is)
     out: str = os.path.join("runs", "model.npz")
     plot: str = None
     progress: bool = True
+    distributed: bool = False  # data-parallel over the ranks of nerve.distributed's default group
 
 
 def make_optimizer(name, params, lr, weight_decay):
@@ -66,19 +70,31 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
     model.to(config.device)
     criterion = nn.CrossEntropyLoss()
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.schedule == "cosine" else None
+    net, sampler, world, lead = model, None, 1, True
+    if config.distributed:  # each rank trains on its shard; DDP averages gradients; rank 0 reports and saves
+        from nerve import distributed as dist
+        from nerve.nn.parallel import DistributedDataParallel
+        net = DistributedDataParallel(model)
+        sampler = dist.DistributedSampler(train_set, shuffle=True, seed=config.seed)
+        world, lead = dist.get_world_size(), dist.get_rank() == 0
+        file = file if lead else io.StringIO()
+    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=config.num_workers)
     history = {"loss": [], "train_accuracy": [], "test_loss": [], "test_accuracy": []}
     start = time.perf_counter()
     seen = 0
-    bar = tqdm(total=config.epochs * len(loader), disable=not config.progress, unit="batch", dynamic_ncols=True,
-               file=sys.stderr)
+    bar = tqdm(total=config.epochs * len(loader), disable=not (config.progress and lead), unit="batch",
+               dynamic_ncols=True, file=sys.stderr)
     for epoch in range(config.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
         model.train()
         bar.set_description(f"epoch {epoch + 1}/{config.epochs}")
         total_loss, correct, n = 0.0, 0, 0
         for x, y in loader:
             x, y = x.to(config.device), y.to(config.device)
-            logits = model(x)
+            logits = net(x)
             loss = criterion(logits, y)
             opt.zero_grad()
             loss.backward()
@@ -86,10 +102,16 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
             total_loss += float(loss) * len(y)
             correct += int((logits.detach().argmax(1) == y).sum())
             n += len(y)
-            seen += len(y)
+            seen += len(y) * world  # the shards are the same size
             bar.update(1)
             bar.set_postfix(loss=f"{total_loss / n:.4f}", acc=f"{correct / n:.3f}",
                             samples_s=f"{seen / (time.perf_counter() - start):.0f}")
+        if config.distributed:  # this epoch's training loss and accuracy over every rank's shard
+            totals = nerve.tensor([total_loss, correct, n], dtype=nerve.float64)
+            dist.all_reduce(totals)
+            total_loss, correct, n = totals.tolist()
+        if scheduler is not None:
+            scheduler.step()
         test_loss, test_acc = evaluate(model, test_set, config, criterion)
         history["loss"].append(total_loss / n)
         history["train_accuracy"].append(correct / n)
@@ -102,13 +124,14 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
               "train_loss": history["loss"][-1], "epochs": config.epochs, "seconds": seconds,
               "samples_per_second": seen / seconds, "train_samples": len(train_set), "test_samples": len(test_set),
               "parameters": sum(p.numel() for p in model.parameters()), "checkpoint": config.out}
-    save_checkpoint(config.out, name, model, opt, config, history, report)
+    if lead:
+        save_checkpoint(config.out, name, model, opt, config, history, report)
     print(f"{name}: test accuracy {report['test_accuracy'] * 100:.2f}% ({len(test_set)} samples), "
           f"test loss {report['test_loss']:.4f}, train loss {report['train_loss']:.4f}", file=file)
     print(f"{name}: {config.epochs} epochs in {seconds:.1f} s ({report['samples_per_second']:.0f} samples/s), "
           f"{report['parameters']} parameters, {config.optimizer} lr={config.lr} on {config.device}", file=file)
     print(f"{name}: checkpoint written to {config.out}", file=file)
-    if config.plot:
+    if config.plot and lead:
         report["plot"] = plot_history(history, config.plot, name, file)
     return report
 

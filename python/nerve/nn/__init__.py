@@ -13,6 +13,7 @@ from nerve.nn.loss import (
 from nerve.nn.module import Module
 from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter
+from nerve.nn import parallel
 from nerve.nn.sparse import Embedding
 from nerve.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                                   TransformerEncoder, TransformerEncoderLayer)

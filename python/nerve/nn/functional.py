@@ -44,9 +44,7 @@ def silu(input):
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (slope exactly 1 there)."""
-    # The where() works around ops.activation.Softplus.backward, which gives
-    # sigmoid(beta x) instead of PyTorch's 1 above the threshold.
-    return where(input * beta > threshold, input, A.Softplus.apply(input, beta, threshold))
+    return A.Softplus.apply(input, beta, threshold)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -127,7 +125,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     mask = D.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
-    return D.Dropout.apply(input, Tensor._wrap(mask))
+    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    return input.copy_(out) if inplace else out
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -138,7 +137,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
         return input
     shape = tuple(input.shape[:-2]) + (1, 1)
     mask = D.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
-    return D.Dropout.apply(input, Tensor._wrap(mask))
+    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    return input.copy_(out) if inplace else out
 
 
 # -------------------------------------------------------------------- losses
@@ -291,9 +291,8 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         return _reduce(loss, reduction)
     target = _class_target(op, input, target, ignore_index)
     x, t = (input.unsqueeze(0), target.reshape(1)) if unbatched else (input, target)
-    loss = L.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing))
-    loss = loss.reshape(()) if unbatched else loss
-    return _reduce(loss, reduction, _weighted_count(target, weight, ignore_index) if reduction == "mean" else None)
+    loss = L.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing), reduction)
+    return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):

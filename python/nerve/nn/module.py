@@ -246,6 +246,9 @@ class Module:
     def double(self):
         return self.to(dtype=np.float64)
 
+    def half(self):
+        return self.to(dtype=np.float16)
+
     # ------------------------------------------------------------ state dict
     def state_dict(self, destination=None, prefix="", keep_vars=False):
         """Parameters and persistent buffers by dotted name. Like PyTorch, a

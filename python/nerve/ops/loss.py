@@ -1,11 +1,12 @@
 """Losses as autograd Functions with hand-written backward.
 
-Each Function returns the unreduced loss (one value per element or per
-sample); nn.functional applies the reduction. Cross-entropy with class
-indices is fused: one native pass computes log-sum-exp and the loss per row
-(csrc/cpu/loss.cpp), and backward writes softmax - target (smoothed and
-weighted) straight from the saved log-sum-exp, no graph of small ops.
-Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
+Most Functions return the unreduced loss (one value per element or per
+sample) and nn.functional applies the reduction. Cross-entropy with class
+indices is fused, reduction included: one native pass computes log-sum-exp
+and the loss per row (csrc/cpu/loss.cpp), and backward writes softmax -
+target (smoothed and weighted) straight from the saved log-sum-exp, no graph
+of small ops. Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
+CUDA arrays take the same math written with the array module (_xp_*).
 """
 import numpy as np
 
@@ -65,18 +66,22 @@ def _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps):
 
 
 class CrossEntropy(Function):
-    """Softmax cross-entropy with class indices.
+    """Softmax cross-entropy with class indices, reduction included.
 
     logits (N, C, d...) float, target (N, d...) int64 (already range-checked),
-    weight (C,) or None -> loss (N, d...), 0 where target == ignore_index.
+    weight (C,) or None. reduction 'none' -> loss (N, d...), 0 where target ==
+    ignore_index; 'sum' -> its sum; 'mean' -> sum / (sum of w[t] over targets
+    not ignored), nan when that is 0 (PyTorch). The reduction lives here so
+    backward is one kernel call on a constant per-row gradient.
     """
 
     @staticmethod
-    def forward(ctx, logits, target, weight, ignore_index, label_smoothing):
+    def forward(ctx, logits, target, weight, ignore_index, label_smoothing, reduction):
         be = backend.of(logits)
+        xp = be.xp
         x = _to_rows(logits)
-        t = be.xp.ascontiguousarray(target.reshape(-1), dtype=np.int64)
-        w = None if weight is None else be.xp.ascontiguousarray(weight, dtype=logits.dtype)
+        t = xp.ascontiguousarray(target.reshape(-1), dtype=np.int64)
+        w = None if weight is None else xp.ascontiguousarray(weight, dtype=logits.dtype)
         n = x.shape[0]
         if be is backend.cpu:
             loss, lse = np.empty(n, x.dtype), np.empty(n, np.float64)
@@ -85,20 +90,31 @@ class CrossEntropy(Function):
             loss, lse = _xp_cross_entropy_forward(x, t, w, ignore_index, label_smoothing)
         ctx.save_for_backward(x, lse, t, w)
         ctx.info = (logits.shape, ignore_index, label_smoothing)
-        return loss.reshape(target.shape)
+        ctx.scale = None
+        if reduction == "none":
+            return loss.reshape(target.shape)
+        ctx.scale = 1.0
+        if reduction == "mean":
+            valid = t != ignore_index
+            denom = float(valid.sum()) if w is None else float(w[xp.where(valid, t, 0)][valid].sum(dtype=np.float64))
+            ctx.scale = 1.0 / denom if denom else float("nan")
+        return xp.asarray(float(loss.sum(dtype=np.float64)) * ctx.scale, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         x, lse, t, w = ctx.saved_tensors
         shape, ignore_index, eps = ctx.info
         be = backend.of(x)
-        g = be.xp.ascontiguousarray(g.reshape(-1), dtype=x.dtype)
+        if ctx.scale is None:
+            g = be.xp.ascontiguousarray(g.reshape(-1), dtype=x.dtype)
+        else:
+            g = be.xp.full(x.shape[0], float(g) * ctx.scale, dtype=x.dtype)
         if be is backend.cpu:
             gx = np.empty_like(x)
             be._C.cross_entropy_backward(gx, g, x, lse, t, w, ignore_index, eps)
         else:
             gx = _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps)
-        return _from_rows(gx, shape), None, None, None, None
+        return _from_rows(gx, shape), None, None, None, None, None
 
 
 class CrossEntropyProbs(Function):

@@ -87,6 +87,10 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.info = (x.shape, x.dtype, index)
+        if is_basic_index(index):
+            items = index if isinstance(index, tuple) else (index,)
+            if Ellipsis not in items:  # x[1] of a 1-D x would be a scalar copy; x[1, ...] is a 0-d view
+                return x[items + (Ellipsis,)]
         return x[index]
 
     @staticmethod
