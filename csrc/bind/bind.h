@@ -8,6 +8,7 @@ void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_rnn(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_layer_norm(py::module_& m);
 void bind_embedding(py::module_& m);

@@ -14,6 +14,7 @@ from nerve.nn.module import Module
 from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter
 from nerve.nn import parallel
+from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from nerve.nn.sparse import Embedding
 from nerve.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                                   TransformerEncoder, TransformerEncoderLayer)
