@@ -9,7 +9,9 @@ fused kernel reads with broadcasting, so no (N, H, L, S) copy is made.
 With need_weights=True the probabilities are materialized (the unfused
 path, as in PyTorch); the Transformer layers pass need_weights=False and
 run the fused kernel. Rows whose keys are all masked give zeros (PyTorch:
-NaN).
+NaN). is_causal=True without an attn_mask applies the causal mask inside
+the kernel (PyTorch raises there); with an attn_mask the mask is used.
+Not supported: add_bias_kv, add_zero_attn, kdim/vdim != embed_dim.
 """
 import copy
 import math
