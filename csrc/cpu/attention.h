@@ -20,10 +20,15 @@ enum class MaskKind { none = 0, boolean = 1, additive = 2 };
 
 // Element (b, h, i, j) of the mask at data[b*sb + h*sh + i*sl + j*ss]; for
 // `boolean` data is uint8 (nonzero = take part), for `additive` it is T.
+// key_keep (optional): uint8 (B, S) view, key j of batch b takes part iff
+// key_keep[b*kb + j*ks] != 0; applied on top of the mask above, so a key
+// padding mask never has to be merged into an (B, L, S) array.
 struct AttentionMask {
   MaskKind kind = MaskKind::none;
   const void* data = nullptr;
   int64_t sb = 0, sh = 0, sl = 0, ss = 0;
+  const uint8_t* key_keep = nullptr;
+  int64_t kb = 0, ks = 0;
 };
 
 struct AttentionSizes {

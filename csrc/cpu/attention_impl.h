@@ -231,7 +231,8 @@ inline int64_t round_up(int64_t n) {
 }
 
 // Masks logits s (rows x kBc) of queries i0.. and keys j0..j0+cols: padding
-// columns, the causal triangle and the user mask become -inf / are added.
+// columns, the causal triangle, dropped keys and the user mask become -inf /
+// are added.
 template <class T>
 void apply_mask(T* s, int64_t rows, int64_t i0, int64_t j0, int64_t cols, int64_t b, int64_t h,
                 const AttentionMask& mask, bool causal) {
@@ -241,6 +242,11 @@ void apply_mask(T* s, int64_t rows, int64_t i0, int64_t j0, int64_t cols, int64_
     const int64_t i = i0 + r;
     const int64_t lim = causal ? std::clamp<int64_t>(i - j0 + 1, 0, cols) : cols;
     for (int64_t c = lim; c < kBc; ++c) row[c] = ninf;
+    if (mask.key_keep) {
+      const uint8_t* kk = mask.key_keep + b * mask.kb + j0 * mask.ks;
+      for (int64_t c = 0; c < lim; ++c)
+        if (!kk[c * mask.ks]) row[c] = ninf;
+    }
     if (mask.kind == MaskKind::none) continue;
     const int64_t base = b * mask.sb + h * mask.sh + i * mask.sl + j0 * mask.ss;
     if (mask.kind == MaskKind::boolean) {

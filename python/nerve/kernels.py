@@ -126,7 +126,7 @@ def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlineari
     return (dx[0], *rest)
 
 
-def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0):
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0, key_mask=None):
     """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
 
     Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
@@ -136,17 +136,21 @@ def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.
     is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
     lse = -inf. dropout_p > 0 drops probabilities (after softmax) by a
     counter-based hash of (seed, row, column), replayed by the backward.
+    key_mask: None or bool (B, S), True = key takes part (a key padding
+    mask that is never merged into a (B, L, S) array).
     """
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed)
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0):
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0,
+                       key_mask=None):
     """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed)
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed,
+                                            key_mask)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

@@ -260,3 +260,31 @@ def test_dropout_finite_difference_gradients(rng):
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match=r"attention_forward: argument 'dropout_p' expected a value in \[0, 1\), got 1"):
         kernels.attention(q, k, v, dropout_p=1.0)
+
+
+def test_key_mask_on_top_of_attn_mask(isa, rng):
+    B, H, L, S, D = 3, 2, 9, 70, 8
+    q, k, v = qkv(rng, B, H, L, S, D, np.float64)
+    keep = rng.random((B, S)) > 0.3
+    keep[1] = False  # every key of batch 1 dropped: its rows are fully masked
+    for attn in (None, rng.random((L, S)) > 0.2, rng.standard_normal((1, H, L, S))):
+        merged = keep[:, None, None, :] if attn is None else (
+            attn & keep[:, None, None, :] if attn.dtype == bool else np.where(keep[:, None, None, :], attn, -np.inf))
+        for causal in (False, True):
+            out, lse = kernels.attention(q, k, v, attn, causal, key_mask=keep)
+            r_out, r_lse, _ = reference(q, k, v, merged, causal)
+            np.testing.assert_allclose(out, r_out, **tol(np.float64))
+            np.testing.assert_array_equal(np.isinf(lse), np.isinf(r_lse))
+            g = rng.standard_normal(out.shape)
+            got = kernels.attention_backward(g, q, k, v, out, lse, attn, causal, key_mask=keep)
+            for a, b in zip(got, reference_backward(g, q, k, v, merged, causal)):
+                np.testing.assert_allclose(a, b, **tol(np.float64))
+    # (1, S) broadcasts over the batch; a transposed view is read through its strides.
+    check_keep = (rng.random((S, 1)) > 0.5).T
+    out, _ = kernels.attention(q, k, v, key_mask=check_keep)
+    np.testing.assert_allclose(out, reference(q, k, v, np.broadcast_to(check_keep[:, None, None, :], (1, 1, 1, S)))[0],
+                               **tol(np.float64))
+    with pytest.raises(ValueError, match=r"argument 'key_mask' of shape \(3, 69\) does not broadcast to \(B=3, S=70\)"):
+        kernels.attention(q, k, v, key_mask=keep[:, 1:])
+    with pytest.raises(ValueError, match="argument 'key_mask' expected dtype bool, got float64"):
+        kernels.attention(q, k, v, key_mask=keep.astype(float))

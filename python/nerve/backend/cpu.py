@@ -215,26 +215,28 @@ def _last_dim_contiguous(x):
     return x if x.shape[-1] <= 1 or x.strides[-1] == x.itemsize else np.ascontiguousarray(x)
 
 
-def attention_forward(q, k, v, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0):
+def attention_forward(q, k, v, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0, key_mask=None):
     """Fused attention on (B, H, L, D) / (B, H, S, D) arrays: returns out (B, H, L, D) and lse (B, H, L).
 
     attn_mask: None, bool (True = take part) or additive float of q's dtype,
     broadcastable to (B, H, L, S). Fully masked rows give out = 0, lse = -inf.
     dropout_p > 0 drops probabilities by a hash of (seed, row, column).
+    key_mask: None or bool (B, S), True = key takes part, on top of attn_mask.
     """
     q, k, v = (_last_dim_contiguous(x) for x in (q, k, v))
     out = np.empty(q.shape, dtype=q.dtype)
     lse = np.empty(q.shape[:3], dtype=q.dtype)
-    _C.attention_forward(out, lse, q, k, v, attn_mask, float(scale), bool(is_causal), float(dropout_p), int(seed))
+    _C.attention_forward(out, lse, q, k, v, attn_mask, float(scale), bool(is_causal), float(dropout_p), int(seed), key_mask)
     return out, lse
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0):
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0,
+                       key_mask=None):
     """Gradients (dq, dk, dv) of attention_forward given d(out) = grad (same dropout_p and seed)."""
     grad, q, k, v = (_last_dim_contiguous(x) for x in (grad, q, k, v))
     dq, dk, dv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
     _C.attention_backward(dq, dk, dv, grad, q, k, v, out, lse, attn_mask, float(scale), bool(is_causal),
-                          float(dropout_p), int(seed))
+                          float(dropout_p), int(seed), key_mask)
     return dq, dk, dv
 
 
