@@ -154,9 +154,9 @@ template <class T>
 void mm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks, const T* B, int64_t ldb, T* C,
         int64_t ldc, bool accumulate) {
   int64_t r = 0;
-  for (; r + kR <= M; r += kR)
-    mm_rows<T, kR>(N, K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
-  for (; r < M; ++r) mm_rows<T, 1>(N, K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
+  for (; r + kR <= M; r += kR, A += kR * ars, C += kR * ldc)
+    mm_rows<T, kR>(N, K, A, ars, aks, B, ldb, C, ldc, accumulate);
+  for (; r < M; ++r, A += ars, C += ldc) mm_rows<T, 1>(N, K, A, ars, aks, B, ldb, C, ldc, accumulate);
 }
 
 // exp(x) for a vector; exact 0 below the smallest normal result (and for -inf).
