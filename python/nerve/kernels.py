@@ -190,3 +190,55 @@ def adaptive_avg_pool2d(x, output_size):
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
     return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+
+
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0, key_mask=None):
+    """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
+
+    Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
+    and the log-sum-exp of each row's logits (B, H, L), which
+    attention_backward needs. scale defaults to 1/sqrt(D). attn_mask: None,
+    bool (True = take part) or additive float, broadcastable to (B, H, L, S).
+    is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
+    lse = -inf. dropout_p > 0 drops probabilities (after softmax) by a
+    counter-based hash of (seed, row, column), replayed by the backward.
+    key_mask: None or bool (B, S), True = key takes part (a key padding
+    mask that is never merged into a (B, L, S) array).
+    """
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
+
+
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0,
+                       key_mask=None):
+    """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed,
+                                            key_mask)
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the last dim of x (N, C): returns (y, mean, rstd); mean, rstd are (N,)."""
+    from nerve import backend
+    return backend.of(x).layer_norm_forward(x, weight, bias, eps)
+
+
+def layer_norm_backward(grad, x, mean, rstd, weight=None):
+    """(dx, dweight, dbias) of layer_norm; dweight and dbias are None when weight is None."""
+    from nerve import backend
+    affine = weight is not None
+    return backend.of(x).layer_norm_backward(grad, x, mean, rstd, weight, True, affine, affine)
+
+
+def embedding(weight, indices):
+    """weight[indices]: rows of weight (num, dim) gathered by integer indices of any shape."""
+    from nerve import backend
+    return backend.of(weight).embedding_forward(weight, indices)
+
+
+def embedding_backward(grad, indices, num, padding_idx=None):
+    """Gradient of embedding for weight (num, dim): scatter-add of grad rows; padding_idx's row stays 0."""
+    from nerve import backend
+    return backend.of(grad).embedding_backward(grad, indices, num, padding_idx)
