@@ -99,4 +99,13 @@ inline MatrixView matrix_view(const py::array& a, const char* op, const char* ar
   return v;
 }
 
+// Checks that output `out` shares no memory with `in` (a kernel would read what it already overwrote).
+inline void check_disjoint(const py::array& out, const py::array& in, const char* op, const char* out_arg,
+                           const char* in_arg) {
+  const char* o = static_cast<const char*>(out.data());
+  const char* i = static_cast<const char*>(in.data());
+  const bool overlap = out.nbytes() > 0 && in.nbytes() > 0 && o < i + in.nbytes() && i < o + out.nbytes();
+  NERVE_CHECK(!overlap, op, ": argument '", out_arg, "' must not share memory with '", in_arg, "'");
+}
+
 }  // namespace nerve::bind

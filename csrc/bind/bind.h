@@ -8,4 +8,7 @@ void bind_gemm(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_conv(py::module_& m);
+void bind_pool(py::module_& m);
+void bind_norm(py::module_& m);
 }  // namespace nerve::bind

@@ -3,7 +3,7 @@ want just a fast GEMM, conv, LSTM step or attention. Outputs are allocated
 here and filled by the native kernels in ``nerve._C``."""
 import numpy as np
 
-from nerve import _C
+from nerve import _C, backend
 
 get_num_threads = _C.get_num_threads
 set_num_threads = _C.set_num_threads
@@ -35,3 +35,47 @@ def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_i
     _C.cross_entropy_backward(grad, np.ascontiguousarray(grad_loss, dtype=logits.dtype), logits, lse,
                               np.ascontiguousarray(target), weight, ignore_index, label_smoothing)
     return grad
+
+
+# ------------------------------------------------------------ conv, pool, norm
+# PyTorch argument names and defaults; ints or (h, w) pairs for the options.
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
+    return backend.of(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward_input(grad, weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Gradient of conv2d w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
+    return backend.of(grad).conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups)
+
+
+def conv2d_backward_weight(x, grad, weight_shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    """(grad_weight, grad_bias or None) of conv2d."""
+    return backend.of(x).conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)."""
+    return backend.of(x).conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """x (N, C, H, W) -> (out, indices); stride defaults to kernel_size."""
+    return backend.of(x).max_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            dilation, ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return backend.of(x).avg_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return backend.of(x).adaptive_avg_pool2d_forward(x, output_size)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
+    return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)

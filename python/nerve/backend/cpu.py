@@ -115,3 +115,190 @@ def adagrad_step(param, state_sum, grad, **options):
 
 def adadelta_step(param, square_avg, acc_delta, grad, **options):
     _optim_call(_C.adadelta_step, param, (square_avg, acc_delta), grad, **options)
+
+
+# ------------------------------------------------------------ conv, pool, norm
+# Outputs are allocated here and filled by nerve._C, which checks every shape,
+# dtype and option (and names the op and argument when one is wrong). Inputs
+# are made C-contiguous first; dtypes are not converted (a mismatch raises).
+
+def _pair(v):
+    return (int(v), int(v)) if isinstance(v, (int, np.integer)) else (int(v[0]), int(v[1]))
+
+
+def _check_4d(op, name, a):
+    if a.ndim != 4:
+        raise ValueError(f"{op}: argument '{name}' expected a 4-D array, got shape {tuple(a.shape)}")
+
+
+def conv_out_size(size, k, stride, pad, dilation):
+    """Output length of a convolution along one axis (as nerve::cpu::conv_out_size)."""
+    span = size + 2 * pad - dilation * (k - 1) - 1
+    return 0 if span < 0 or stride < 1 else span // stride + 1  # bad options: nerve._C says what is wrong
+
+
+def pool_out_size(size, k, stride, pad, dilation, ceil_mode):
+    """PyTorch's pooling output length (as nerve::cpu::pool_out_size)."""
+    span = size + 2 * pad - dilation * (k - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    if span < 0 or stride < 1:
+        return 0
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def conv2d_forward(x, weight, bias, stride, padding, dilation, groups):
+    """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) or None -> (N, K, OH, OW)."""
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    _check_4d("conv2d_forward", "x", x)
+    _check_4d("conv2d_forward", "weight", weight)
+    stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
+    oh, ow = (conv_out_size(x.shape[2 + i], weight.shape[2 + i], stride[i], padding[i], dilation[i]) for i in (0, 1))
+    out = np.empty((x.shape[0], weight.shape[0], oh, ow), dtype=x.dtype)
+    _C.conv2d_forward(out, x, weight, bias, stride, padding, dilation, int(groups))
+    return out
+
+
+def conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups):
+    """Gradient of conv2d w.r.t. its input, of shape input_shape (N, C, H, W)."""
+    grad, weight = np.ascontiguousarray(grad), np.ascontiguousarray(weight)
+    out = np.empty(tuple(input_shape), dtype=grad.dtype)
+    _C.conv2d_backward_input(out, grad, weight, _pair(stride), _pair(padding), _pair(dilation), int(groups))
+    return out
+
+
+def conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias=True):
+    """Gradients of conv2d w.r.t. weight (weight_shape) and, when bias, bias: (grad_weight, grad_bias or None)."""
+    x, grad = np.ascontiguousarray(x), np.ascontiguousarray(grad)
+    gw = np.empty(tuple(weight_shape), dtype=x.dtype)
+    gb = np.empty(weight_shape[0], dtype=x.dtype) if bias else None
+    _C.conv2d_backward_weight(gw, gb, x, grad, _pair(stride), _pair(padding), _pair(dilation), int(groups))
+    return gw, gb
+
+
+def conv_transpose2d_out_shape(x, weight, stride, padding, output_padding, dilation, groups):
+    """Output shape (N, Cout, OH, OW) of a transposed conv; checks what conv2d's kernels cannot see."""
+    op = "conv_transpose2d"
+    _check_4d(op, "x", x)
+    _check_4d(op, "weight", weight)
+    stride, padding, output_padding, dilation = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    if weight.shape[0] != x.shape[1]:
+        raise ValueError(f"{op}: argument 'weight' expected shape (C_in={x.shape[1]}, C_out/groups, kh, kw), "
+                         f"got {tuple(weight.shape)}")
+    for i in (0, 1):
+        if not 0 <= output_padding[i] < stride[i]:
+            raise ValueError(f"{op}: argument 'output_padding' expected values in [0, stride), got {output_padding} "
+                             f"for stride {stride}")
+    size = [(x.shape[2 + i] - 1) * stride[i] - 2 * padding[i] + dilation[i] * (weight.shape[2 + i] - 1)
+            + output_padding[i] + 1 for i in (0, 1)]
+    if min(size) < 1:
+        raise ValueError(f"{op}: output size {tuple(size)} is not positive (input {tuple(x.shape)}, padding {padding})")
+    return (x.shape[0], weight.shape[1] * int(groups), size[0], size[1])
+
+
+def conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups):
+    """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW): conv2d's input gradient."""
+    x, weight = np.ascontiguousarray(x), np.ascontiguousarray(weight)
+    shape = conv_transpose2d_out_shape(x, weight, stride, padding, output_padding, dilation, groups)
+    out = conv2d_backward_input(x, weight, shape, stride, padding, dilation, groups)
+    if bias is not None:
+        if bias.shape != (shape[1],):
+            raise ValueError(f"conv_transpose2d: argument 'bias' expected shape ({shape[1]},), got {tuple(bias.shape)}")
+        out += bias.reshape(-1, 1, 1)
+    return out
+
+
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode):
+    """x (N, C, H, W) -> (out, indices), indices int64 flat in each H*W plane."""
+    x = np.ascontiguousarray(x)
+    _check_4d("max_pool2d_forward", "x", x)
+    k, s, p, d = _pair(kernel_size), _pair(stride), _pair(padding), _pair(dilation)
+    oh, ow = (max(pool_out_size(x.shape[2 + i], k[i], s[i], p[i], d[i], ceil_mode), 0) for i in (0, 1))
+    out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    indices = np.empty(out.shape, dtype=np.int64)
+    _C.max_pool2d_forward(out, indices, x, k, s, p, d, bool(ceil_mode))
+    return out, indices
+
+
+def max_pool2d_backward(grad, indices, input_shape):
+    grad, indices = np.ascontiguousarray(grad), np.ascontiguousarray(indices)
+    out = np.empty(tuple(input_shape), dtype=grad.dtype)
+    _C.max_pool2d_backward(out, grad, indices)
+    return out
+
+
+def avg_pool2d_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    x = np.ascontiguousarray(x)
+    _check_4d("avg_pool2d_forward", "x", x)
+    k, s, p = _pair(kernel_size), _pair(stride), _pair(padding)
+    oh, ow = (pool_out_size(x.shape[2 + i], k[i], s[i], p[i], 1, ceil_mode) for i in (0, 1))
+    out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    _C.avg_pool2d_forward(out, x, k, s, p, bool(ceil_mode), bool(count_include_pad), int(divisor_override or 0))
+    return out
+
+
+def avg_pool2d_backward(grad, input_shape, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                        divisor_override):
+    grad = np.ascontiguousarray(grad)
+    out = np.empty(tuple(input_shape), dtype=grad.dtype)
+    _C.avg_pool2d_backward(out, grad, _pair(kernel_size), _pair(stride), _pair(padding), bool(ceil_mode),
+                           bool(count_include_pad), int(divisor_override or 0))
+    return out
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
+    x = np.ascontiguousarray(x)
+    _check_4d("adaptive_avg_pool2d_forward", "x", x)
+    oh, ow = (x.shape[2 + i] if v is None else int(v) for i, v in enumerate(
+        (output_size, output_size) if isinstance(output_size, (int, np.integer)) else output_size))
+    if oh < 0 or ow < 0:
+        raise ValueError(f"adaptive_avg_pool2d_forward: argument 'output_size' expected values >= 1, got {(oh, ow)}")
+    out = np.empty(x.shape[:2] + (oh, ow), dtype=x.dtype)
+    _C.adaptive_avg_pool2d_forward(out, x)
+    return out
+
+
+def adaptive_avg_pool2d_backward(grad, input_shape):
+    grad = np.ascontiguousarray(grad)
+    out = np.empty(tuple(input_shape), dtype=grad.dtype)
+    _C.adaptive_avg_pool2d_backward(out, grad)
+    return out
+
+
+def _as_ncl(op, x):
+    if x.ndim < 2:
+        raise ValueError(f"{op}: argument 'x' expected shape (N, C, ...), got {tuple(x.shape)}")
+    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:])))
+
+
+def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
+    """x (N, C, ...) -> (out, save_mean, save_invstd); updates running_mean/var in place when training.
+
+    running_mean/var are passed as they are (a copy would lose the update):
+    they must be contiguous arrays of x's dtype, or None."""
+    x3 = _as_ncl("batch_norm_forward", x)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    out = np.empty_like(x3)
+    mean = np.empty(x3.shape[1], dtype=x3.dtype)
+    invstd = np.empty_like(mean)
+    _C.batch_norm_forward(out, mean, invstd, x3, weight, bias, running_mean, running_var, bool(training),
+                          float(momentum), float(eps))
+    return out.reshape(x.shape), mean, invstd
+
+
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias), each None where needs says so (or weight is None)."""
+    x3 = _as_ncl("batch_norm_backward", x)
+    if tuple(grad.shape) != tuple(x.shape):
+        raise ValueError(f"batch_norm_backward: argument 'grad_output' expected shape {tuple(x.shape)} (like 'x'), "
+                         f"got {tuple(grad.shape)}")
+    g3 = np.ascontiguousarray(grad).reshape(x3.shape)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    gx = np.empty_like(x3) if needs[0] else None
+    gw = np.empty(x3.shape[1], dtype=x3.dtype) if needs[1] else None
+    gb = np.empty(x3.shape[1], dtype=x3.dtype) if needs[2] else None
+    _C.batch_norm_backward(gx, gw, gb, g3, x3, weight, save_mean, save_invstd, bool(training))
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb

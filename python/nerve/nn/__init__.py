@@ -5,11 +5,14 @@ from nerve.nn.activation import (
     SiLU, Sigmoid, Softmax, Softplus, Softsign, Tanh,
 )
 from nerve.nn.container import ModuleDict, ModuleList, ParameterList, Sequential
+from nerve.nn.conv import Conv1d, Conv2d, ConvTranspose2d
 from nerve.nn.dropout import Dropout, Dropout2d
 from nerve.nn.linear import Flatten, Identity, Linear
 from nerve.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from nerve.nn.module import Module
+from nerve.nn.norm import BatchNorm1d, BatchNorm2d
 from nerve.nn.parameter import Parameter
 from nerve.nn import parallel
+from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
