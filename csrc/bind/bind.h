@@ -11,4 +11,5 @@ void bind_optim(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
+void bind_rnn(py::module_& m);
 }  // namespace nerve::bind

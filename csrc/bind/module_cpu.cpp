@@ -24,4 +24,5 @@ PYBIND11_MODULE(_C, m) {
   nerve::bind::bind_conv(m);
   nerve::bind::bind_pool(m);
   nerve::bind::bind_norm(m);
+  nerve::bind::bind_rnn(m);
 }

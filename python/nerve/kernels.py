@@ -79,3 +79,92 @@ def adaptive_avg_pool2d(x, output_size):
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
     return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+
+
+# ------------------------------------------------------------------ recurrent
+# Sequences are (T, B, features); one layer, one direction. lengths (B,)
+# gives each batch element's sequence length: steps at or past it keep the
+# state and output zeros, as PyTorch's packed sequences do.
+
+
+def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """LSTM layer over a sequence (gates i, f, g, o). Returns y (T, B, H), h_n, c_n (B, H)."""
+    return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)[:3]
+
+
+def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """GRU layer over a sequence (gates r, z, n; b_hn inside the reset product). Returns y, h_n."""
+    return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)[:2]
+
+
+def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """Elman RNN layer, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu. Returns y, h_n."""
+    return backend.of(x).rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, nonlinearity)
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """Like lstm, plus the reserve (T, B, 5H) that lstm_backward needs."""
+    return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+
+
+def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (db_* None where the bias is None)."""
+    return backend.of(x).lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
+
+
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """Like gru, plus the reserve (T, B, 4H) that gru_backward needs."""
+    return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
+
+
+def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
+    return backend.of(x).gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
+
+
+rnn_forward = rnn
+
+
+def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh (needs y from rnn_forward)."""
+    return backend.of(x).rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih, b_hh, lengths, nonlinearity)
+
+
+# One step (x (B, I), h, c (B, H)): the sequence kernels with T = 1. The cell
+# backward recomputes the step's forward (cheap) instead of keeping a reserve.
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """-> h', c' (B, H)."""
+    _, h_n, c_n = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    return h_n, c_n
+
+
+def lstm_cell_backward(dh_new, dc_new, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradients of lstm_cell given dL/dh', dL/dc' -> dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _, _, reserve = lstm_forward(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    dx, *rest = lstm_backward(dh_new[None] * 0, dh_new, dc_new, x[None], h, c, w_ih, w_hh, y, reserve, b_ih, b_hh)
+    return (dx[0], *rest)
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """-> h' (B, H)."""
+    return gru(x[None], h, w_ih, w_hh, b_ih, b_hh)[1]
+
+
+def gru_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """Gradients of gru_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _, reserve = gru_forward(x[None], h, w_ih, w_hh, b_ih, b_hh)
+    dx, *rest = gru_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, reserve, b_ih, b_hh)
+    return (dx[0], *rest)
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """-> h' (B, H)."""
+    return rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)[1]
+
+
+def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """Gradients of rnn_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _ = rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)
+    dx, *rest = rnn_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, b_ih, b_hh, None, nonlinearity)
+    return (dx[0], *rest)

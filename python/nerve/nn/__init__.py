@@ -16,3 +16,4 @@ from nerve.nn.norm import BatchNorm1d, BatchNorm2d
 from nerve.nn.parameter import Parameter
 from nerve.nn import parallel
 from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell

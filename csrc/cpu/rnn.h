@@ -1,0 +1,47 @@
+// Recurrent layers (plain RNN, LSTM, GRU): whole-sequence forward and
+// backward of one layer in one direction, PyTorch's layouts and gate orders.
+//
+// Shapes (all C-contiguous, T = steps, B = batch, I = input, H = hidden,
+// G = gates per unit: 1 rnn, 4 lstm (i, f, g, o), 3 gru (r, z, n)):
+//   x (T, B, I)   h0, c0 (B, H)   w_ih (G*H, I)   w_hh (G*H, H)   b_ih, b_hh (G*H)
+//   y (T, B, H)   h_n, c_n (B, H)  reserve (T, B, reserve_width(mode, H))
+// c0 / c_n / dc0 / dc_n are used by lstm only (may be null otherwise); the
+// biases may be null (bias=False); lengths (B) may be null (all = T).
+//
+// lengths: element b runs steps [0, lengths[b]); later steps keep its state
+// (h_n, c_n are the states after its last step) and write y = 0, as PyTorch's
+// packed sequences do. Backward ignores dy on those steps.
+//
+// reserve is what forward leaves for backward: lstm the activated gates
+// (i, f, g, o) and the cell state c_t of every step (5H per row), gru r, z, n
+// and W_hn h + b_hn (4H per row), rnn nothing (width 0: backward uses y).
+//
+// Backward overwrites every gradient output (no accumulation); db_ih / db_hh
+// may be null. dy, dh_n (and dc_n for lstm) must be given (zeros if unused).
+#pragma once
+#include <cstdint>
+
+namespace nerve::cpu {
+
+enum class RnnMode { rnn_tanh, rnn_relu, lstm, gru };
+
+inline int64_t rnn_gates(RnnMode mode) {
+  return mode == RnnMode::lstm ? 4 : mode == RnnMode::gru ? 3 : 1;
+}
+
+inline int64_t rnn_reserve_width(RnnMode mode, int64_t H) {
+  return mode == RnnMode::lstm ? 5 * H : mode == RnnMode::gru ? 4 * H : 0;
+}
+
+template <class T>
+void rnn_forward(RnnMode mode, T* y, T* h_n, T* c_n, T* reserve, const T* x, const T* h0, const T* c0,
+                 const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const int64_t* lengths, int64_t steps,
+                 int64_t B, int64_t I, int64_t H);
+
+template <class T>
+void rnn_backward(RnnMode mode, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db_ih, T* db_hh, const T* dy,
+                  const T* dh_n, const T* dc_n, const T* x, const T* h0, const T* c0, const T* w_ih, const T* w_hh,
+                  const T* y, const T* reserve, const int64_t* lengths, int64_t steps, int64_t B, int64_t I,
+                  int64_t H);
+
+}  // namespace nerve::cpu

@@ -1,0 +1,130 @@
+"""nn.RNN / LSTM / GRU and their cells: PyTorch's parameter names, shapes and
+init, batch_first, unbatched input, hidden states, dropout, errors."""
+import math
+
+import numpy as np
+import pytest
+
+import nerve
+from nerve import nn
+from tests.kernels.test_rnn import ref_forward
+
+
+def test_parameter_names_and_shapes():
+    m = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+    want = []
+    for layer in range(2):
+        for sfx in ("", "_reverse"):
+            in_size = 3 if layer == 0 else 8
+            want += [(f"weight_ih_l{layer}{sfx}", (16, in_size)), (f"weight_hh_l{layer}{sfx}", (16, 4)),
+                     (f"bias_ih_l{layer}{sfx}", (16,)), (f"bias_hh_l{layer}{sfx}", (16,))]
+    assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == want
+    assert list(m.state_dict()) == [n for n, _ in want]
+    g = nn.GRU(5, 7, bias=False)
+    assert [(n, tuple(p.shape)) for n, p in g.named_parameters()] == [("weight_ih_l0", (21, 5)),
+                                                                       ("weight_hh_l0", (21, 7))]
+    c = nn.LSTMCell(5, 7)
+    assert [(n, tuple(p.shape)) for n, p in c.named_parameters()] == [
+        ("weight_ih", (28, 5)), ("weight_hh", (28, 7)), ("bias_ih", (28,)), ("bias_hh", (28,))]
+    assert [n for n, _ in nn.RNNCell(2, 3, bias=False).named_parameters()] == ["weight_ih", "weight_hh"]
+
+
+def test_init_bounds():
+    m = nn.GRU(10, 25)
+    for p in m.parameters():
+        v = p.detach().numpy()
+        assert np.abs(v).max() <= 1 / math.sqrt(25) and np.abs(v).max() > 0.15
+
+
+@pytest.mark.parametrize("cls,mode", [(nn.LSTM, "lstm"), (nn.GRU, "gru"), (nn.RNN, "rnn_tanh")])
+def test_module_matches_reference_batch_first(cls, mode):
+    m = cls(3, 5, batch_first=True, dtype=nerve.float64)
+    x = np.random.default_rng(0).standard_normal((2, 4, 3))
+    out = m(nerve.tensor(x))
+    w = [m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0]
+    w = [p.detach().numpy() for p in w]
+    h0 = np.zeros((2, 5))
+    y, h, c = ref_forward(mode, x.transpose(1, 0, 2), h0, h0 if mode == "lstm" else None, *w, None)
+    np.testing.assert_allclose(out[0].detach().numpy(), y.transpose(1, 0, 2), rtol=1e-12, atol=1e-12)
+    hn = out[1][0] if mode == "lstm" else out[1]
+    np.testing.assert_allclose(hn.detach().numpy(), h[None], rtol=1e-12, atol=1e-12)
+
+
+def test_relu_rnn_unbatched_and_hx():
+    m = nn.RNN(3, 4, num_layers=2, nonlinearity="relu", dtype=nerve.float64)
+    x = nerve.randn(5, 3, dtype=nerve.float64)
+    h0 = nerve.randn(2, 4, dtype=nerve.float64)
+    y, h = m(x, h0)
+    assert tuple(y.shape) == (5, 4) and tuple(h.shape) == (2, 4)
+    yb, hb = m(x.unsqueeze(1), h0.unsqueeze(1))
+    np.testing.assert_array_equal(yb.detach().numpy()[:, 0], y.detach().numpy())
+    assert np.all(y.detach().numpy() >= 0)
+
+
+def test_cells_match_one_layer_step():
+    rng = np.random.default_rng(1)
+    for cell, layer in ((nn.LSTMCell(3, 4), nn.LSTM(3, 4)), (nn.GRUCell(3, 4), nn.GRU(3, 4)),
+                        (nn.RNNCell(3, 4, nonlinearity="relu"), nn.RNN(3, 4, nonlinearity="relu"))):
+        layer.load_state_dict({k + "_l0": v for k, v in cell.state_dict().items()})
+        x = nerve.tensor(rng.standard_normal((2, 3)).astype(np.float32))
+        y, states = layer(x.unsqueeze(0))
+        got = cell(x)
+        if isinstance(cell, nn.LSTMCell):
+            np.testing.assert_allclose(got[1].detach().numpy(), states[1][0].detach().numpy(), rtol=1e-6)
+            got = got[0]
+        np.testing.assert_allclose(got.detach().numpy(), y[0].detach().numpy(), rtol=1e-6)
+        got1 = cell(x[0])  # unbatched
+        np.testing.assert_allclose((got1[0] if isinstance(got1, tuple) else got1).detach().numpy(),
+                                   got.detach().numpy()[0], rtol=1e-6)
+
+
+def test_cell_backward_reaches_parameters():
+    cell = nn.GRUCell(3, 4, dtype=nerve.float64)
+    h = nerve.zeros(2, 4, dtype=nerve.float64)
+    for _ in range(3):  # unrolled in Python: gradients flow through h
+        h = cell(nerve.randn(2, 3, dtype=nerve.float64), h)
+    h.sum().backward()
+    assert all(p.grad is not None and np.abs(p.grad.numpy()).sum() > 0 for p in cell.parameters())
+
+
+def test_dropout_between_layers():
+    m = nn.LSTM(3, 4, num_layers=2, dropout=0.5)
+    x = nerve.randn(6, 2, 3)
+    ytrain = m(x)[0].detach().numpy()
+    m.eval()
+    y1, y2 = m(x)[0].detach().numpy(), m(x)[0].detach().numpy()
+    np.testing.assert_array_equal(y1, y2)
+    assert not np.allclose(ytrain, y1)
+
+
+def test_lengths_in_module():
+    m = nn.GRU(3, 4, bidirectional=True, dtype=nerve.float64)
+    x = nerve.randn(5, 2, 3, dtype=nerve.float64)
+    y, h = m(x, lengths=[5, 2])
+    y_short, h_short = m(x[:2, 1:])
+    np.testing.assert_allclose(y.detach().numpy()[:2, 1], y_short.detach().numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.detach().numpy()[:, 1], h_short.detach().numpy()[:, 0], rtol=1e-12, atol=1e-12)
+    assert np.all(y.detach().numpy()[2:, 1] == 0)
+
+
+def test_module_errors():
+    with pytest.raises(ValueError, match="RNN: unknown nonlinearity 'gelu'"):
+        nn.RNN(3, 4, nonlinearity="gelu")
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer, got 0"):
+        nn.LSTM(3, 0)
+    with pytest.raises(ValueError, match=r"dropout should be a number in range \[0, 1\], got 2"):
+        nn.GRU(3, 4, dropout=2)
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        nn.LSTM(3, 4, proj_size=2)
+    m = nn.LSTM(3, 4)
+    with pytest.raises(ValueError, match="LSTM: input.size\\(-1\\) must be equal to input_size. Expected 3, got 2"):
+        m(nerve.randn(5, 2, 2))
+    with pytest.raises(ValueError, match=r"LSTM: expected hidden state h0 of shape \(1, 2, 4\), got \(1, 3, 4\)"):
+        m(nerve.randn(5, 2, 3), (nerve.zeros(1, 3, 4), nerve.zeros(1, 2, 4)))
+    with pytest.raises(ValueError, match="LSTMCell: input has inconsistent input_size: got 2 expected 3"):
+        nn.LSTMCell(3, 4)(nerve.randn(2, 2))
+
+
+def test_repr():
+    assert repr(nn.LSTM(3, 4, num_layers=2, batch_first=True)) == "LSTM(3, 4, num_layers=2, batch_first=True)"
+    assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == "RNNCell(3, 4, nonlinearity='relu')"
