@@ -12,4 +12,7 @@ void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
 void bind_norm(py::module_& m);
 void bind_rnn(py::module_& m);
+void bind_attention(py::module_& m);
+void bind_layer_norm(py::module_& m);
+void bind_embedding(py::module_& m);
 }  // namespace nerve::bind

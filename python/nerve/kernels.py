@@ -168,3 +168,50 @@ def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlineari
     y, _ = rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)
     dx, *rest = rnn_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, b_ih, b_hh, None, nonlinearity)
     return (dx[0], *rest)
+
+
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
+    """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
+
+    Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
+    and the log-sum-exp of each row's logits (B, H, L), which
+    attention_backward needs. scale defaults to 1/sqrt(D). attn_mask: None,
+    bool (True = take part) or additive float, broadcastable to (B, H, L, S).
+    is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
+    lse = -inf.
+    """
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal)
+
+
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None):
+    """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
+    from nerve import backend
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal)
+
+
+def layer_norm(x, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the last dim of x (N, C): returns (y, mean, rstd); mean, rstd are (N,)."""
+    from nerve import backend
+    return backend.of(x).layer_norm_forward(x, weight, bias, eps)
+
+
+def layer_norm_backward(grad, x, mean, rstd, weight=None):
+    """(dx, dweight, dbias) of layer_norm; dweight and dbias are None when weight is None."""
+    from nerve import backend
+    affine = weight is not None
+    return backend.of(x).layer_norm_backward(grad, x, mean, rstd, weight, True, affine, affine)
+
+
+def embedding(weight, indices):
+    """weight[indices]: rows of weight (num, dim) gathered by integer indices of any shape."""
+    from nerve import backend
+    return backend.of(weight).embedding_forward(weight, indices)
+
+
+def embedding_backward(grad, indices, num, padding_idx=None):
+    """Gradient of embedding for weight (num, dim): scatter-add of grad rows; padding_idx's row stays 0."""
+    from nerve import backend
+    return backend.of(grad).embedding_backward(grad, indices, num, padding_idx)

@@ -396,3 +396,70 @@ def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=N
     _C.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, _lengths(lengths),
                     nonlinearity)
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def _last_dim_contiguous(x):
+    return x if x.shape[-1] <= 1 or x.strides[-1] == x.itemsize else np.ascontiguousarray(x)
+
+
+def attention_forward(q, k, v, attn_mask=None, scale=1.0, is_causal=False):
+    """Fused attention on (B, H, L, D) / (B, H, S, D) arrays: returns out (B, H, L, D) and lse (B, H, L).
+
+    attn_mask: None, bool (True = take part) or additive float of q's dtype,
+    broadcastable to (B, H, L, S). Fully masked rows give out = 0, lse = -inf.
+    """
+    q, k, v = (_last_dim_contiguous(x) for x in (q, k, v))
+    out = np.empty(q.shape, dtype=q.dtype)
+    lse = np.empty(q.shape[:3], dtype=q.dtype)
+    _C.attention_forward(out, lse, q, k, v, attn_mask, float(scale), bool(is_causal))
+    return out, lse
+
+
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_causal=False):
+    """Gradients (dq, dk, dv) of attention_forward given d(out) = grad."""
+    grad, q, k, v = (_last_dim_contiguous(x) for x in (grad, q, k, v))
+    dq, dk, dv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
+    _C.attention_backward(dq, dk, dv, grad, q, k, v, out, lse, attn_mask, float(scale), bool(is_causal))
+    return dq, dk, dv
+
+
+def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
+    """Layer norm over the last dim of x (N, C): returns y (N, C), mean and rstd (N,)."""
+    x = np.ascontiguousarray(x)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    bias = None if bias is None else np.ascontiguousarray(bias)
+    y = np.empty_like(x)
+    mean, rstd = np.empty(x.shape[:1], x.dtype), np.empty(x.shape[:1], x.dtype)
+    _C.layer_norm_forward(y, mean, rstd, x, weight, bias, float(eps))
+    return y, mean, rstd
+
+
+def layer_norm_backward(grad, x, mean, rstd, weight=None, need_dx=True, need_dweight=True, need_dbias=True):
+    """(dx, dweight, dbias) of layer_norm_forward; None for what is not needed (or absent)."""
+    grad, x = np.ascontiguousarray(grad, dtype=x.dtype), np.ascontiguousarray(x)
+    weight = None if weight is None else np.ascontiguousarray(weight)
+    C = x.shape[1]
+    dx = np.empty_like(x) if need_dx else None
+    dw = np.empty(C, x.dtype) if need_dweight else None
+    db = np.empty(C, x.dtype) if need_dbias else None
+    if dx is not None or dw is not None or db is not None:
+        _C.layer_norm_backward(dx, dw, db, grad, x, mean, rstd, weight)
+    return dx, dw, db
+
+
+def embedding_forward(weight, indices):
+    """weight[indices] for weight (num, dim) and integer indices of any shape."""
+    idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
+    weight = np.ascontiguousarray(weight)
+    out = np.empty((idx.size, weight.shape[1]), weight.dtype)
+    _C.embedding_forward(out, weight, idx)
+    return out.reshape(np.shape(indices) + (weight.shape[1],))
+
+
+def embedding_backward(grad, indices, num, padding_idx=None):
+    """d(weight) (num, dim): grad rows scatter-added at indices; padding_idx's row gets none."""
+    idx = np.ascontiguousarray(indices, dtype=np.int64).reshape(-1)
+    grad = np.ascontiguousarray(grad).reshape(idx.size, grad.shape[-1])
+    dweight = np.empty((num, grad.shape[1]), grad.dtype)
+    _C.embedding_backward(dweight, grad, idx, -1 if padding_idx is None else int(padding_idx))
+    return dweight

@@ -463,3 +463,28 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     stats = [None if t is None else (t.data if isinstance(t, Tensor) else t) for t in (running_mean, running_var)]
     return NM.BatchNorm.apply(input, weight, bias, stats[0], stats[1], bool(training),
                               0.0 if momentum is None else float(momentum), float(eps))
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """query (..., L, D), key (..., S, D), value (..., S, Ev) -> (..., L, Ev), on the fused attention kernel.
+
+    attn_mask: bool (True = take part) or float (added), broadcastable to
+    (..., L, S). Rows with every key masked give zeros (PyTorch: NaN).
+    """
+    from nerve.ops import attention as AT
+    return AT.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the trailing ``normalized_shape`` dims, then * weight + bias (fused native kernel)."""
+    from nerve.ops import layer_norm as LN
+    return LN.layer_norm(input, normalized_shape, weight, bias, eps)
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
+              sparse=False):
+    """Rows of weight (num, dim) picked by integer input (any shape) -> (*input.shape, dim)."""
+    from nerve.ops import embedding as EM
+    if max_norm is not None or scale_grad_by_freq or sparse:
+        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    return EM.embedding(input, weight, padding_idx)
