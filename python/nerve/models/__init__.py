@@ -60,7 +60,7 @@ RECIPES = {
         build=lambda c: LeNet(width=c.options["width"]),
         data=training.digits_split,
         train=training.train_classifier,
-        defaults=dict(epochs=15, batch_size=64, lr=2e-3, optimizer="adam"),
+        defaults=dict(epochs=30, batch_size=64, lr=2e-3, optimizer="adam"),
         options=dict(width=16),
     ),
     "resnet": Recipe(
