@@ -8,9 +8,11 @@ N(0, 0.02) for conv weights, N(1, 0.02) for batch-norm scales.
 """
 import math
 import os
+import struct
 import sys
 import time
 import types
+import zlib
 
 import numpy as np
 
@@ -188,25 +190,20 @@ def image_grid(images, cols=8):
 
 
 def save_grid(images, path, scale=8):
-    """Write a PNG grid with Pillow or matplotlib; else a .npy beside it. Returns the path written."""
-    grid = image_grid(images)
-    big = np.kron(grid, np.ones((scale, scale), dtype=np.uint8))
-    try:
-        from PIL import Image
-        Image.fromarray(big).save(path)
-        return path
-    except ImportError:
-        pass
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        plt.imsave(path, big, cmap="gray", vmin=0, vmax=255)
-        return path
-    except ImportError:
-        npy = str(path).rsplit(".", 1)[0] + ".npy"
-        np.save(npy, images)
-        return npy
+    """Write images (N, 1, H, W) in [-1, 1] as one grayscale PNG grid, each pixel `scale` x `scale`.
+    No imaging library needed: an 8-bit grayscale PNG is a zlib stream of filter-0 rows in three chunks."""
+    grid = np.kron(image_grid(images), np.ones((scale, scale), dtype=np.uint8))
+    h, w = grid.shape
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = np.concatenate([np.zeros((h, 1), dtype=np.uint8), grid], axis=1).tobytes()  # filter byte 0 per row
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(png)
+    return path
 
 
 # ------------------------------------------------------------------ nerve train gan
@@ -283,16 +280,7 @@ def train_gan(name, model, train_set, test_set, config, file=None):
     loader = DataLoader(real_set, batch_size=config.batch_size, shuffle=True, drop_last=True)
     base = os.path.splitext(config.out)[0]
     os.makedirs(os.path.dirname(os.path.abspath(config.out)), exist_ok=True)
-    grids, warned = [], False
-
-    def grid(path):
-        nonlocal warned
-        written = save_grid(trainer.samples(), path)
-        if written != path and not warned:
-            print(f"{name}: neither Pillow nor matplotlib is installed (pip install pillow): sample grids are "
-                  f"written as .npy arrays (N, 1, 8, 8) in [-1, 1] instead of PNG", file=file)
-            warned = True
-        grids.append(written)
+    grids = []
 
     history = {"d_loss": [], "g_loss": [], "health": []}
     total = config.epochs * len(loader)
@@ -314,10 +302,10 @@ def train_gan(name, model, train_set, test_set, config, file=None):
             bar.update(1)
             bar.set_postfix(d_loss=f"{d_loss:.3f}", g_loss=f"{g_loss:.3f}", health=status)
             if config.sample_every and step % config.sample_every == 0:
-                grid(f"{base}_step{step:05d}.png")
+                grids.append(save_grid(trainer.samples(), f"{base}_step{step:05d}.png"))
     bar.close()
     seconds = time.perf_counter() - start
-    grid(f"{base}.png")
+    grids.append(save_grid(trainer.samples(), f"{base}.png"))
 
     path = o["classifier"] or os.path.join(os.path.dirname(config.out), "cnn.npz")
     classifier = load_classifier(path, file)
