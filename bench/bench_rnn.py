@@ -23,7 +23,9 @@ NOTES = """Median milliseconds per call (lower is better); `ours/ref` is ref tim
 (> 1: nerve is faster). 1-thread rows are process CPU time (the machine is shared),
 others wall time. Case: module, T x B x I -> H, threads, pass (fwd = forward under
 no_grad, fwd+bwd = forward, sum of the outputs, backward). Both sides run the same
-weights, validated against each other first (outputs and all gradients).
+weights, validated against each other first (outputs and all gradients); before that,
+float64 parity with torch of 2-layer bidirectional LSTM/GRU/RNN(tanh, relu) with initial
+states and lengths (vs pack_padded_sequence, unsorted) is checked to 1e-10.
 Command: `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench rnn --save`."""
 
 # (T, B, I, H)
@@ -73,6 +75,39 @@ def _validate(kind, ours, ref, x):
                                    err_msg=f"{kind} grad {name}")
 
 
+def validate_semantics():
+    """float64 parity with PyTorch beyond the timed cases: 2 layers, bidirectional,
+    batch_first, initial states, and lengths against pack_padded_sequence (unsorted)."""
+    torch = harness.torch
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+    rng = np.random.default_rng(1)
+    T, B, I, H, L, D = 5, 4, 3, 6, 2, 2
+    lengths = np.array([5, 2, 4, 1])
+    for kind, kw in (("LSTM", {}), ("GRU", {}), ("RNN", {"nonlinearity": "relu"}), ("RNN", {})):
+        for bf in (False, True):
+            ref = getattr(torch.nn, kind)(I, H, L, bidirectional=True, batch_first=bf, dtype=torch.float64, **kw)
+            ours = getattr(nerve.nn, kind)(I, H, L, bidirectional=True, batch_first=bf, dtype=nerve.float64, **kw)
+            ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+            x = rng.standard_normal((B, T, I) if bf else (T, B, I))
+            h0, c0 = rng.standard_normal((2, L * D, B, H))
+            xr, xo = torch.tensor(x, requires_grad=True), nerve.tensor(x, requires_grad=True)
+            hr = (torch.tensor(h0), torch.tensor(c0)) if kind == "LSTM" else torch.tensor(h0)
+            ho = (nerve.tensor(h0), nerve.tensor(c0)) if kind == "LSTM" else nerve.tensor(h0)
+            packed = pack_padded_sequence(xr, torch.tensor(lengths), batch_first=bf, enforce_sorted=False)
+            out_r, st_r = ref(packed, hr)
+            yr = pad_packed_sequence(out_r, batch_first=bf, total_length=T)[0]
+            yo, st_o = ours(xo, ho, lengths=lengths)
+            st_r, st_o = (st_r, st_o) if kind == "LSTM" else ((st_r,), (st_o,))
+            (yr.sum() + sum(s.sum() for s in st_r)).backward()
+            _loss_ours((yo, st_o)).backward()
+            pairs = [(yo, yr), (xo.grad, xr.grad)] + list(zip(st_o, st_r))
+            pairs += [(getattr(ours, n).grad, p.grad) for n, p in ref.named_parameters()]
+            for a, b in pairs:
+                np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-10, atol=1e-12,
+                                           err_msg=f"{kind} {kw} batch_first={bf}")
+    print("bench rnn: float64 parity with torch (2 layers, bidirectional, lengths, batch_first): ok", flush=True)
+
+
 def _fns(ours, ref, x):
     torch = harness.torch
     xo, xr = nerve.tensor(x), torch.from_numpy(x)
@@ -119,6 +154,7 @@ def time_cpu(fns, repeat):
 def run(args):
     if harness.torch is None:
         raise SystemExit("bench rnn: needs PyTorch for the reference (pip install torch)")
+    validate_semantics()
     rng = np.random.default_rng(0)
     rows = []
     for threads in args.threads:

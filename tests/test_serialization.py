@@ -36,6 +36,9 @@ def test_round_trip(tmp_path, rng):
     np.testing.assert_array_equal(got["array"], obj["array"])
     assert got["empty"].shape == (0, 3)
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_module_and_optimizer_state_round_trip(tmp_path, rng):

@@ -40,10 +40,21 @@ T* output(py::array& a, const char* op, const char* arg, const std::vector<int64
   return data_as<T>(a, op, arg, true);
 }
 
-// attn_mask: None, or bool / float (q's dtype) broadcastable to (B, H, L, S).
+// attn_mask: None, or bool / float (q's dtype) broadcastable to (B, H, L, S);
+// key_mask: None, or bool broadcastable to (B, S) (True = take part).
 template <class T>
-AttentionMask mask_view(const py::object& m, const char* op, const AttentionSizes& n) {
+AttentionMask mask_view(const py::object& m, const py::object& key_mask, const char* op, const AttentionSizes& n) {
   AttentionMask mask;
+  if (!key_mask.is_none()) {
+    NERVE_CHECK(py::isinstance<py::array>(key_mask), op, ": argument 'key_mask' expected a numpy array or None");
+    py::array km = key_mask.cast<py::array>();
+    NERVE_CHECK(km.dtype().kind() == 'b', op, ": argument 'key_mask' expected dtype bool, got ", dtype_str(km));
+    NERVE_CHECK(km.ndim() == 2 && (km.shape(0) == n.B || km.shape(0) == 1) && (km.shape(1) == n.S || km.shape(1) == 1),
+                op, ": argument 'key_mask' of shape ", shape_str(km), " does not broadcast to (B=", n.B, ", S=", n.S, ")");
+    mask.key_keep = static_cast<const uint8_t*>(km.data());
+    mask.kb = km.shape(0) == 1 ? 0 : km.strides(0);  // itemsize 1: byte strides are element strides
+    mask.ks = km.shape(1) == 1 ? 0 : km.strides(1);
+  }
   if (m.is_none()) return mask;
   NERVE_CHECK(py::isinstance<py::array>(m), op, ": argument 'attn_mask' expected a numpy array or None");
   py::array a = m.cast<py::array>();
@@ -75,12 +86,13 @@ AttentionMask mask_view(const py::object& m, const char* op, const AttentionSize
 }
 
 AttentionSizes sizes(const py::array& q, const py::array& k, const py::array& v, double scale, bool causal,
-                     const char* op) {
+                     double dropout_p, uint64_t seed, const char* op) {
   check_ndim(q, op, "q", 4);
   check_ndim(k, op, "k", 4);
   NERVE_CHECK(q.dtype().is(k.dtype()) && q.dtype().is(v.dtype()), op, ": arguments 'q', 'k' and 'v' must share one dtype, got ",
               dtype_str(q), ", ", dtype_str(k), ", ", dtype_str(v));
   NERVE_CHECK(std::isfinite(scale), op, ": argument 'scale' must be finite, got ", scale);
+  NERVE_CHECK(dropout_p >= 0 && dropout_p < 1, op, ": argument 'dropout_p' expected a value in [0, 1), got ", dropout_p);
   AttentionSizes n;
   n.B = q.shape(0);
   n.H = q.shape(1);
@@ -89,36 +101,39 @@ AttentionSizes sizes(const py::array& q, const py::array& k, const py::array& v,
   n.S = k.shape(2);
   n.scale = scale;
   n.causal = causal;
+  n.dropout_p = dropout_p;
+  n.seed = seed;
   return n;
 }
 
 template <class T>
 void forward_typed(py::array& out, py::array& lse, const py::array& q, const py::array& k, const py::array& v,
-                   const py::object& attn_mask, const AttentionSizes& n) {
+                   const py::object& attn_mask, const py::object& key_mask, const AttentionSizes& n) {
   const char* op = "attention_forward";
   HeadsView<T> vq = heads_view<T>(q, op, "q", n.B, n.H, n.L, n.D, "L");
   HeadsView<T> vk = heads_view<T>(k, op, "k", n.B, n.H, n.S, n.D, "S");
   HeadsView<T> vv = heads_view<T>(v, op, "v", n.B, n.H, n.S, n.D, "S");
   T* po = output<T>(out, op, "out", {n.B, n.H, n.L, n.D}, {"B", "H", "L", "D"});
   T* pl = output<T>(lse, op, "lse", {n.B, n.H, n.L}, {"B", "H", "L"});
-  AttentionMask mask = mask_view<T>(attn_mask, op, n);
+  AttentionMask mask = mask_view<T>(attn_mask, key_mask, op, n);
   py::gil_scoped_release nogil;
   cpu::attention_forward<T>(po, pl, vq, vk, vv, mask, n);
 }
 
 void attention_forward(py::array out, py::array lse, const py::array& q, const py::array& k, const py::array& v,
-                       const py::object& attn_mask, double scale, bool is_causal) {
+                       const py::object& attn_mask, double scale, bool is_causal, double dropout_p, uint64_t seed,
+                       const py::object& key_mask) {
   const char* op = "attention_forward";
-  AttentionSizes n = sizes(q, k, v, scale, is_causal, op);
-  if (is_dtype<float>(q)) return forward_typed<float>(out, lse, q, k, v, attn_mask, n);
-  if (is_dtype<double>(q)) return forward_typed<double>(out, lse, q, k, v, attn_mask, n);
+  AttentionSizes n = sizes(q, k, v, scale, is_causal, dropout_p, seed, op);
+  if (is_dtype<float>(q)) return forward_typed<float>(out, lse, q, k, v, attn_mask, key_mask, n);
+  if (is_dtype<double>(q)) return forward_typed<double>(out, lse, q, k, v, attn_mask, key_mask, n);
   NERVE_CHECK(false, op, ": argument 'q' expected dtype float32 or float64, got ", dtype_str(q));
 }
 
 template <class T>
 void backward_typed(py::array& dq, py::array& dk, py::array& dv, const py::array& dout, const py::array& q,
                     const py::array& k, const py::array& v, const py::array& out, const py::array& lse,
-                    const py::object& attn_mask, const AttentionSizes& n) {
+                    const py::object& attn_mask, const py::object& key_mask, const AttentionSizes& n) {
   const char* op = "attention_backward";
   HeadsView<T> vdo = heads_view<T>(dout, op, "dout", n.B, n.H, n.L, n.D, "L");
   HeadsView<T> vq = heads_view<T>(q, op, "q", n.B, n.H, n.L, n.D, "L");
@@ -133,18 +148,19 @@ void backward_typed(py::array& dq, py::array& dk, py::array& dv, const py::array
   T* pdq = output<T>(dq, op, "dq", {n.B, n.H, n.L, n.D}, {"B", "H", "L", "D"});
   T* pdk = output<T>(dk, op, "dk", {n.B, n.H, n.S, n.D}, {"B", "H", "S", "D"});
   T* pdv = output<T>(dv, op, "dv", {n.B, n.H, n.S, n.D}, {"B", "H", "S", "D"});
-  AttentionMask mask = mask_view<T>(attn_mask, op, n);
+  AttentionMask mask = mask_view<T>(attn_mask, key_mask, op, n);
   py::gil_scoped_release nogil;
   cpu::attention_backward<T>(pdq, pdk, pdv, vdo, vq, vk, vv, po, pl, mask, n);
 }
 
 void attention_backward(py::array dq, py::array dk, py::array dv, const py::array& dout, const py::array& q,
                         const py::array& k, const py::array& v, const py::array& out, const py::array& lse,
-                        const py::object& attn_mask, double scale, bool is_causal) {
+                        const py::object& attn_mask, double scale, bool is_causal, double dropout_p,
+                        uint64_t seed, const py::object& key_mask) {
   const char* op = "attention_backward";
-  AttentionSizes n = sizes(q, k, v, scale, is_causal, op);
-  if (is_dtype<float>(q)) return backward_typed<float>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, n);
-  if (is_dtype<double>(q)) return backward_typed<double>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, n);
+  AttentionSizes n = sizes(q, k, v, scale, is_causal, dropout_p, seed, op);
+  if (is_dtype<float>(q)) return backward_typed<float>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, key_mask, n);
+  if (is_dtype<double>(q)) return backward_typed<double>(dq, dk, dv, dout, q, k, v, out, lse, attn_mask, key_mask, n);
   NERVE_CHECK(false, op, ": argument 'q' expected dtype float32 or float64, got ", dtype_str(q));
 }
 
@@ -153,13 +169,18 @@ void attention_backward(py::array dq, py::array dk, py::array dv, const py::arra
 void bind_attention(py::module_& m) {
   m.def("attention_forward", &attention_forward, py::arg("out"), py::arg("lse"), py::arg("q"), py::arg("k"),
         py::arg("v"), py::arg("attn_mask") = py::none(), py::arg("scale") = 1.0, py::arg("is_causal") = false,
-        "Fused attention: out (B,H,L,D) = softmax(q k^T scale + mask) v, lse (B,H,L) = row log-sum-exp.\n"
+        py::arg("dropout_p") = 0.0, py::arg("seed") = 0, py::arg("key_mask") = py::none(),
+        "Fused attention: out (B,H,L,D) = dropout(softmax(q k^T scale + mask)) v, lse (B,H,L) = row log-sum-exp.\n"
         "attn_mask: None, bool (True = take part) or additive float, broadcastable to (B,H,L,S).\n"
+        "Dropout keeps P[i,j] (scaled by 1/(1-p)) by a counter-based hash of (seed, row, column).\n"
+        "key_mask: None or bool (B, S), True = key takes part (applied on top of attn_mask).\n"
         "Fully masked rows give out = 0, lse = -inf.");
   m.def("attention_backward", &attention_backward, py::arg("dq"), py::arg("dk"), py::arg("dv"), py::arg("dout"),
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("out"), py::arg("lse"), py::arg("attn_mask") = py::none(),
-        py::arg("scale") = 1.0, py::arg("is_causal") = false,
-        "Gradients of attention_forward (recomputes probabilities tile by tile); dq, dk, dv overwritten.");
+        py::arg("scale") = 1.0, py::arg("is_causal") = false, py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
+        py::arg("key_mask") = py::none(),
+        "Gradients of attention_forward (same masks, dropout_p and seed); recomputes probabilities tile by tile;\n"
+        "dq, dk, dv overwritten.");
 }
 
 }  // namespace nerve::bind

@@ -40,6 +40,14 @@ std::vector<T*> pointers(const char* op, const std::vector<Arg>& args) {
     check_contiguous(arr, op, a.name);
     ptrs.push_back(data_as<T>(arr, op, a.name, a.writes));
   }
+  // The kernels read and write each array through __restrict pointers.
+  const size_t bytes = sizeof(T) * static_cast<size_t>(param.size());
+  for (size_t i = 0; i < ptrs.size(); ++i)
+    for (size_t j = i + 1; j < ptrs.size(); ++j) {
+      const char *a = reinterpret_cast<const char*>(ptrs[i]), *b = reinterpret_cast<const char*>(ptrs[j]);
+      NERVE_CHECK(!a || !b || bytes == 0 || a + bytes <= b || b + bytes <= a, op, ": arguments '", args[i].name,
+                  "' and '", args[j].name, "' overlap in memory; each must be its own array");
+    }
   return ptrs;
 }
 

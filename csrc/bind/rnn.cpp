@@ -22,7 +22,7 @@ T* arg(const py::object& o, const std::string& op, const char* name, const std::
     return nullptr;
   }
   NERVE_CHECK(py::isinstance<py::array>(o), op, ": argument '", name, "' must be a numpy array, got ",
-              py::str(o.get_type()).cast<std::string>());
+              py::str(py::type::of(o)).cast<std::string>());
   py::array a = o.cast<py::array>();
   T* p = data_as<T>(a, op.c_str(), name, out);
   check_shape(a, op.c_str(), name, shape, dims);
@@ -129,7 +129,7 @@ void backward_typed(RnnMode mode, const py::object& dx, const py::object& dh0, c
 // float32 or float64, from x.
 bool is_double(const std::string& op, const py::object& x) {
   NERVE_CHECK(py::isinstance<py::array>(x), op, ": argument 'x' must be a numpy array, got ",
-              py::str(x.get_type()).cast<std::string>());
+              py::str(py::type::of(x)).cast<std::string>());
   py::array a = x.cast<py::array>();
   if (is_dtype<double>(a)) return true;
   NERVE_CHECK(is_dtype<float>(a), op, ": argument 'x' expected dtype float32 or float64, got ", dtype_str(a));

@@ -11,13 +11,14 @@
 //   for each tile of kBc keys (up to the diagonal when causal):
 //     S = Qs K^T[:, tile], masked (-inf)                 (kBr x kBc, in L1)
 //     m' = max(m, rowmax S); P = exp(S - m'); c = exp(m - m')
-//     l = l c + rowsum P;  O = O c + P V[tile]
+//     l = l c + rowsum P;  O = O c + (P Z) V[tile]   (Z: dropout mask below)
 //   out = O / l, lse = m + log l.  Memory: O(S*D + kBr*(kBc + D)) per
 //   thread; no L x S matrix exists. Saved for backward: out and lse only.
 // Backward (FlashAttention-2), one task per (batch, head): for each key tile
-// (kernel's K/V rows stay in L1/L2), for each query tile it recomputes
-// P = exp(S - lse) and accumulates
-//   dV += P^T dO, dP = dO V^T, dS = P * (dP - delta), delta = rowsum(dO * O)
+// (its packed K/V stay in L1/L2), for each query tile it recomputes
+// P = exp(S - lse) and accumulates (Z: the dropout mask, replayed from the
+// seed; all ones without dropout)
+//   dV += (P Z)^T dO, dP = (dO V^T) Z, dS = P (dP - delta), delta = rowsum(dO O)
 //   dQ += dS K (per-head buffer, scaled at the end), dK += dS^T Qs.
 // dK/dV of a key tile belong to one task, and dQ to one head, so there are no
 // write races. When there are fewer heads than threads, the key tiles of a
@@ -33,8 +34,17 @@
 // flushing inputs below the smallest normal result to 0, so masked logits
 // (-inf) give exactly 0.
 //
+// Dropout (dropout_p > 0): Z[i, j] = keep / (1 - p), keep decided by a
+// counter-based hash of (seed, row, column) (attention.h), computed a vector
+// at a time; the backward recomputes the same Z, so no mask is stored and
+// memory stays linear. Cost: ~6% forward, ~3% backward (B=2,H=4,L=S=512,
+// D=64, 1 thread).
+//
 // Tile sizes: 64 x 64 keeps S, P and dP (16 KiB each in float32) in L1.
-// Measurements: see bench/results/attention-*.md.
+// Measured (AMD EPYC Zen 4, AVX-512, 1 thread, CPU time, float32, D=64):
+// forward 77 GFLOP/s (64 when K^T/V were packed per query tile instead of
+// per head), backward ~88 GFLOP/s counting its 10*B*H*L*S*D flops. More in
+// bench/results/attention-*.md.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -63,6 +73,20 @@ template <>
 struct Vec<double> {
   typedef double type __attribute__((vector_size(NERVE_VEC_BYTES)));
   typedef int64_t itype __attribute__((vector_size(NERVE_VEC_BYTES)));
+};
+
+// W lanes of uint32 / int32 next to W lanes of T (the dropout hash).
+template <class T>
+struct LaneInts;
+template <>
+struct LaneInts<float> {
+  typedef uint32_t u __attribute__((vector_size(NERVE_VEC_BYTES)));
+  typedef int32_t i __attribute__((vector_size(NERVE_VEC_BYTES)));
+};
+template <>
+struct LaneInts<double> {
+  typedef uint32_t u __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
+  typedef int32_t i __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
 };
 
 constexpr int64_t kBr = 64;  // query rows per tile
@@ -130,9 +154,9 @@ template <class T>
 void mm(int64_t M, int64_t N, int64_t K, const T* A, int64_t ars, int64_t aks, const T* B, int64_t ldb, T* C,
         int64_t ldc, bool accumulate) {
   int64_t r = 0;
-  for (; r + kR <= M; r += kR)
-    mm_rows<T, kR>(N, K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
-  for (; r < M; ++r) mm_rows<T, 1>(N, K, A + r * ars, ars, aks, B, ldb, C + r * ldc, ldc, accumulate);
+  for (; r + kR <= M; r += kR, A += kR * ars, C += kR * ldc)
+    mm_rows<T, kR>(N, K, A, ars, aks, B, ldb, C, ldc, accumulate);
+  for (; r < M; ++r, A += ars, C += ldc) mm_rows<T, 1>(N, K, A, ars, aks, B, ldb, C, ldc, accumulate);
 }
 
 // exp(x) for a vector; exact 0 below the smallest normal result (and for -inf).
@@ -207,7 +231,8 @@ inline int64_t round_up(int64_t n) {
 }
 
 // Masks logits s (rows x kBc) of queries i0.. and keys j0..j0+cols: padding
-// columns, the causal triangle and the user mask become -inf / are added.
+// columns, the causal triangle, dropped keys and the user mask become -inf /
+// are added.
 template <class T>
 void apply_mask(T* s, int64_t rows, int64_t i0, int64_t j0, int64_t cols, int64_t b, int64_t h,
                 const AttentionMask& mask, bool causal) {
@@ -217,6 +242,11 @@ void apply_mask(T* s, int64_t rows, int64_t i0, int64_t j0, int64_t cols, int64_
     const int64_t i = i0 + r;
     const int64_t lim = causal ? std::clamp<int64_t>(i - j0 + 1, 0, cols) : cols;
     for (int64_t c = lim; c < kBc; ++c) row[c] = ninf;
+    if (mask.key_keep) {
+      const uint8_t* kk = mask.key_keep + b * mask.kb + j0 * mask.ks;
+      for (int64_t c = 0; c < lim; ++c)
+        if (!kk[c * mask.ks]) row[c] = ninf;
+    }
     if (mask.kind == MaskKind::none) continue;
     const int64_t base = b * mask.sb + h * mask.sh + i * mask.sl + j0 * mask.ss;
     if (mask.kind == MaskKind::boolean) {
@@ -228,6 +258,40 @@ void apply_mask(T* s, int64_t rows, int64_t i0, int64_t j0, int64_t cols, int64_
       for (int64_t c = 0; c < lim; ++c) row[c] += m[c * mask.ss];
     }
   }
+}
+
+// z[r, c] = keep ? 1 / (1 - p) : 0 for queries i0.. and keys j0..j0 + kBc of
+// head bh: the dropout mask, recomputed from the seed (vectorized hash).
+template <class T>
+void dropout_mask(T* z, int64_t rows, int64_t i0, int64_t j0, int64_t bh, const AttentionSizes& n) {
+  using V = typename Vec<T>::type;
+  using U = typename LaneInts<T>::u;
+  using I = typename LaneInts<T>::i;
+  constexpr int64_t W = width<T>();
+  const double t = std::ldexp(n.dropout_p, 32);
+  const uint32_t thresh = t >= 4294967295.0 ? 4294967295u : static_cast<uint32_t>(t);
+  const T inv = T(1) / T(1 - n.dropout_p);
+  U lane;
+  for (int64_t w = 0; w < W; ++w) lane[w] = static_cast<uint32_t>(w);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint32_t key = nerve::cpu::dropout_row_key(n.seed, static_cast<uint64_t>(bh * n.L + i0 + r));
+    for (int64_t c = 0; c < kBc; c += W) {
+      U x = ((lane + static_cast<uint32_t>(j0 + c)) * 0x9E3779B1u) ^ key;  // as dropout_hash
+      x ^= x >> 16;
+      x *= 0x7feb352du;
+      x ^= x >> 15;
+      x *= 0x846ca68bu;
+      x ^= x >> 16;
+      const I keep = (I)(x >= thresh);  // -1 or 0
+      vstore(z + r * kBc + c, -__builtin_convertvector(keep, V) * inv);
+    }
+  }
+}
+
+// a[r, :] *= z[r, :] for rows x kBc tiles.
+template <class T>
+void multiply_rows(T* a, const T* z, int64_t rows) {
+  for (int64_t e = 0; e < rows * kBc; ++e) a[e] *= z[e];
 }
 
 // dst (rows x Dp) = src rows * alpha, zero padded to Dp columns.
@@ -273,8 +337,8 @@ template <class T>
 void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv, const AttentionMask& mask,
                   const AttentionSizes& n, int64_t b, int64_t h, int64_t i0, std::vector<T>& ws) {
   const int64_t D = n.D, Dp = round_up<T>(D), rows = std::min(kBr, n.L - i0);
-  ws.resize(kBr * Dp + kBr * kBc + kBr * Dp + 2 * kBr);
-  T *qs = ws.data(), *s = qs + kBr * Dp, *o = s + kBr * kBc, *m = o + kBr * Dp, *l = m + kBr;
+  ws.resize(kBr * Dp + 2 * kBr * kBc + kBr * Dp + 2 * kBr);
+  T *qs = ws.data(), *s = qs + kBr * Dp, *z = s + kBr * kBc, *o = z + kBr * kBc, *m = o + kBr * Dp, *l = m + kBr;
   const T ninf = -std::numeric_limits<T>::infinity();
   pack_rows(qs, Dp, q.data + b * q.sb + h * q.sh + i0 * q.sl, q.sl, rows, D, T(n.scale));
   std::fill(o, o + rows * Dp, T(0));
@@ -300,6 +364,10 @@ void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv
         m[r] = m_new;
       }
       l[r] += sum;
+    }
+    if (n.dropout_p > 0) {  // l sums the kept and the dropped: dropout acts after softmax
+      dropout_mask(z, rows, i0, j0, b * n.H + h, n);
+      multiply_rows(s, z, rows);
     }
     mm(rows, Dp, kBc, s, kBc, 1, kv.vp.data() + j0 * Dp, Dp, o, Dp, true);  // O += P V
   }
@@ -340,9 +408,10 @@ void backward_kv_tile(T* dk, T* dv, T* dq_acc, const HeadsView<T>& dout, const H
                       const AttentionMask& mask, const AttentionSizes& n, int64_t b, int64_t h, int64_t j0,
                       std::vector<T>& ws) {
   const int64_t D = n.D, Dp = round_up<T>(D), cols = std::min(kBc, n.S - j0);
-  ws.resize(2 * D * kBc + kBc * Dp + 2 * kBr * Dp + 2 * kBr * kBc + 2 * kBc * Dp);
+  ws.resize(2 * D * kBc + kBc * Dp + 2 * kBr * Dp + 3 * kBr * kBc + 2 * kBc * Dp);
   T *kt = ws.data(), *vt = kt + D * kBc, *kp = vt + D * kBc, *qs = kp + kBc * Dp, *dop = qs + kBr * Dp;
-  T *p = dop + kBr * Dp, *dp = p + kBr * kBc, *dk_acc = dp + kBr * kBc, *dv_acc = dk_acc + kBc * Dp;
+  T *p = dop + kBr * Dp, *dp = p + kBr * kBc, *z = dp + kBr * kBc, *dk_acc = z + kBr * kBc;
+  T* dv_acc = dk_acc + kBc * Dp;
   const int64_t bh = b * n.H + h;
   const T* kb = k.data + b * k.sb + h * k.sh + j0 * k.sl;
   const T* vb = v.data + b * v.sb + h * v.sh + j0 * v.sl;
@@ -365,12 +434,17 @@ void backward_kv_tile(T* dk, T* dv, T* dq_acc, const HeadsView<T>& dout, const H
       else
         exp_rows_sum(p + r * kBc, kBc, m);  // P = exp(S - lse)
     }
-    mm(kBc, Dp, rows, p, 1, kBc, dop, Dp, dv_acc, Dp, true);  // dV += P^T dO
-    mm(rows, kBc, D, dop, Dp, 1, vt, kBc, dp, kBc, false);    // dP = dO V^T
-    for (int64_t r = 0; r < rows; ++r) {                      // dS = P (dP - delta)
+    mm(rows, kBc, D, dop, Dp, 1, vt, kBc, dp, kBc, false);  // dP = dO V^T (w.r.t. dropped P)
+    if (n.dropout_p > 0) {
+      dropout_mask(z, rows, i0, j0, bh, n);
+      multiply_rows(dp, z, rows);  // w.r.t. P before dropout
+    }
+    for (int64_t r = 0; r < rows; ++r) {  // dS = P (dP - delta), into dp
       const T dl = delta[bh * n.L + i0 + r];
       for (int64_t c = 0; c < kBc; ++c) dp[r * kBc + c] = p[r * kBc + c] * (dp[r * kBc + c] - dl);
     }
+    if (n.dropout_p > 0) multiply_rows(p, z, rows);
+    mm(kBc, Dp, rows, p, 1, kBc, dop, Dp, dv_acc, Dp, true);  // dV += (dropped P)^T dO
     mm(rows, Dp, kBc, dp, kBc, 1, kp, Dp, dq_acc + i0 * Dp, Dp, true);  // dQ += dS K
     mm(kBc, Dp, rows, dp, 1, kBc, qs, Dp, dk_acc, Dp, true);            // dK += dS^T Q scale
   }

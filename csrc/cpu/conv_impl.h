@@ -50,14 +50,16 @@ inline int64_t padded_w(const Conv2dShape& s) { return s.W + 2 * s.pw; }
 // this file is compiled for (no intrinsics, so one source serves all three).
 template <class T>
 struct Simd;
-// Even(V a, V b) = the even-indexed lanes of the concatenation a|b (stride-2 loads).
+// even(a, b, out): out = the even-indexed lanes of the concatenation a|b (stride-2
+// loads). Vectors pass by reference: by value, 64-byte vectors change the
+// calling convention between the baseline and AVX-512 copies (-Wpsabi).
 template <>
 struct Simd<float> {
   typedef float V __attribute__((vector_size(64)));
   typedef int32_t I;  // lane index type of the mask vectors
   typedef I M __attribute__((vector_size(64)));
-  static V even(V a, V b) {
-    return __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
+  static void even(const V& a, const V& b, V& out) {
+    out = __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30});
   }
 };
 template <>
@@ -65,8 +67,25 @@ struct Simd<double> {
   typedef double V __attribute__((vector_size(64)));
   typedef int64_t I;
   typedef I M __attribute__((vector_size(64)));
-  static V even(V a, V b) { return __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14}); }
+  static void even(const V& a, const V& b, V& out) { out = __builtin_shuffle(a, b, M{0, 2, 4, 6, 8, 10, 12, 14}); }
 };
+
+// x = xr[0], xr[sw], ..., xr[(L-1)*sw] (L lanes): one load for stride 1, two
+// loads and a shuffle for stride 2, lane by lane otherwise.
+template <class T>
+inline void load_strided(const T* xr, int64_t sw, typename Simd<T>::V& x) {
+  constexpr int64_t L = 64 / sizeof(T);
+  if (sw == 1) {
+    __builtin_memcpy(&x, xr, sizeof(x));
+  } else if (sw == 2) {
+    typename Simd<T>::V lo, hi;
+    __builtin_memcpy(&lo, xr, sizeof(lo));
+    __builtin_memcpy(&hi, xr + L, sizeof(hi));
+    Simd<T>::even(lo, hi, x);
+  } else {
+    for (int64_t l = 0; l < L; ++l) x[l] = xr[l * sw];
+  }
+}
 
 // Outputs per register block of the forward loop: NV 64-byte vectors, i.e. NV
 // independent FMA chains that stay in registers across all kh*kw taps (plain
@@ -93,16 +112,7 @@ void dw_forward_blocked(const Conv2dShape& s, T* __restrict y, const T* __restri
           const T* xr = xrow + j * s.dw;
           for (int v = 0; v < NV; ++v) {
             V x;
-            if (s.sw == 1) {
-              __builtin_memcpy(&x, xr + v * L, sizeof(V));
-            } else if (s.sw == 2) {
-              V lo, hi;
-              __builtin_memcpy(&lo, xr + 2 * v * L, sizeof(V));
-              __builtin_memcpy(&hi, xr + 2 * v * L + L, sizeof(V));
-              x = Simd<T>::even(lo, hi);
-            } else {
-              for (int64_t l = 0; l < L; ++l) x[l] = xr[(v * L + l) * s.sw];
-            }
+            load_strided(xr + v * L * s.sw, s.sw, x);
             acc[v] += wv * x;
           }
         }
@@ -172,20 +182,6 @@ void dw_backward_weight_blocked(const Conv2dShape& s, T* __restrict dw, const T*
   using I = typename Simd<T>::I;
   M lane{};
   for (int64_t l = 0; l < L; ++l) lane[l] = static_cast<I>(l);
-  auto load_x = [&](const T* xr, int v) {
-    V x;
-    if (s.sw == 1) {
-      __builtin_memcpy(&x, xr + v * L, sizeof(V));
-    } else if (s.sw == 2) {
-      V lo, hi;
-      __builtin_memcpy(&lo, xr + 2 * v * L, sizeof(V));
-      __builtin_memcpy(&hi, xr + 2 * v * L + L, sizeof(V));
-      x = Simd<T>::even(lo, hi);
-    } else {
-      for (int64_t l = 0; l < L; ++l) x[l] = xr[(v * L + l) * s.sw];
-    }
-    return x;
-  };
   for (int64_t i = 0; i < s.kh; ++i) {
     for (int64_t j = 0; j < s.kw; ++j) {
       V acc0[NV] = {}, acc1[NV] = {};  // even and odd rows: independent FMA chains
@@ -195,7 +191,8 @@ void dw_backward_weight_blocked(const Conv2dShape& s, T* __restrict dw, const T*
           const T* xr = xp + (oh * s.sh + i * s.dh) * Wp + ow0 * s.sw + j * s.dw;
           const T* yr = dyp + oh * ld + ow0;
           for (int v = 0; v < NV; ++v) {
-            V x = load_x(xr, v), y;
+            V x, y;
+            load_strided(xr + v * L * s.sw, s.sw, x);
             __builtin_memcpy(&y, yr + v * L, sizeof(V));
             if (valid < B) x = (lane + static_cast<I>(v * L) < static_cast<I>(valid)) ? x : V{};
             acc[v] += x * y;

@@ -10,7 +10,10 @@
 // not depend on timing.
 //
 // SIMD: the loops are plain, unit-stride and branch-free, so the compiler
-// vectorizes them at the baseline ISA; no per-ISA copies (memory-bound).
+// vectorizes them at the baseline ISA; the row sums need `omp simd
+// reduction` (they are serial chains otherwise: without it the forward ran
+// at 3.4 GB/s, 6x slower than PyTorch, on (8192, 512) float32, 1 thread).
+// No per-ISA copies: the kernel is memory-bound.
 #include "cpu/layer_norm.h"
 
 #include <omp.h>
@@ -33,9 +36,11 @@ void layer_norm_forward(T* y, T* mean, T* rstd, const T* x, const T* weight, con
       const T* xr = x + r * C;
       T* yr = y + r * C;
       double s = 0;
+#pragma omp simd reduction(+ : s)
       for (int64_t c = 0; c < C; ++c) s += xr[c];
       const double mu = C > 0 ? s / C : 0.0;
       double ss = 0;
+#pragma omp simd reduction(+ : ss)
       for (int64_t c = 0; c < C; ++c) ss += (xr[c] - mu) * (xr[c] - mu);
       const double rs = 1.0 / std::sqrt((C > 0 ? ss / C : 0.0) + eps);
       const T m = static_cast<T>(mu), k = static_cast<T>(rs);
@@ -76,6 +81,7 @@ void layer_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, c
         }
       if (!dx) continue;
       double sg = 0, sgx = 0;  // sum g, sum g * xhat, g = dy * weight
+#pragma omp simd reduction(+ : sg, sgx)
       for (int64_t c = 0; c < C; ++c) {
         const T g = weight ? gr[c] * weight[c] : gr[c];
         sg += g;

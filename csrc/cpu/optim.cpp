@@ -4,7 +4,12 @@
 // update (e.g. Adam: m, v, sqrt, add, div, mul each a full array). The loops
 // are the same source for every ISA (optim_impl.h); wider vectors mostly
 // speed up the sqrt/div of Adam/RMSprop/Adagrad/Adadelta, since the rest is
-// memory bound. Numbers: bench/bench_optim.py.
+// memory bound. bench/bench_optim.py, one thread, AVX-512, float32, vs the
+// same update as numpy expressions: 1M elements: SGD+momentum 0.17 ms (2.2x
+// faster), Adam 0.30 ms (21x), RMSprop 0.29 ms (13x), Adagrad 0.29 ms (5x);
+// 10k elements: 2.3-4.3 us (2-5x). The first version captured its constants
+// by reference in the loop lambdas: GCC then could not vectorize (stores
+// through p might alias them) and it ran 2-3x slower than numpy.
 #define NERVE_OPTIM_NS generic
 #include "cpu/optim_impl.h"
 #undef NERVE_OPTIM_NS

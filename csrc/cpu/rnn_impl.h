@@ -125,7 +125,8 @@ void lstm_row_forward(int64_t H, T* __restrict xi, T* __restrict xf, T* __restri
                       T* __restrict cs, const T* __restrict hi, const T* __restrict hf, const T* __restrict hg,
                       const T* __restrict ho, const T* __restrict bias, T* __restrict c, T* __restrict h,
                       T* __restrict y) {
-  const T *__restrict bi = bias, *__restrict bf = bias + H, *__restrict bg = bias + 2 * H, *__restrict bo = bias + 3 * H;
+  const T *__restrict bi = bias, *__restrict bf = bias + H;
+  const T *__restrict bg = bias + 2 * H, *__restrict bo = bias + 3 * H;
   for (int64_t j = 0; j < H; ++j) {
     const T i = sigmoid(xi[j] + hi[j] + bi[j]);
     const T f = sigmoid(xf[j] + hf[j] + bf[j]);

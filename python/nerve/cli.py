@@ -14,8 +14,11 @@ def _add_train_parser(sub):
     p.add_argument("--epochs", type=int, help="passes over the training set (default: the model's)")
     p.add_argument("--batch-size", type=int, help="samples per step (default: the model's)")
     p.add_argument("--lr", type=float, help="learning rate (default: the model's)")
-    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), help="default: the model's (adam for mlp)")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="L2 penalty (decoupled for adamw); default 0")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS),
+                   help="default: the model's (sgd, Nesterov momentum 0.9, for mlp)")
+    p.add_argument("--weight-decay", type=float, help="L2 penalty (decoupled for adamw); default: the model's")
+    p.add_argument("--schedule", choices=["none", "cosine"], help="learning-rate schedule; default: the model's")
+    p.add_argument("--threads", type=int, help="CPU threads for the kernels (default: the model's; mlp uses 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of nerve's generator (init, dropout, shuffling)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0: in process)")
@@ -37,39 +40,49 @@ def _add_train_parser(sub):
 
 def _train(args):
     import nerve
+    import nerve.kernels
     from nerve.models import RECIPES
     from nerve.models.training import TrainConfig
     recipe = RECIPES[args.model]
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-             "steps": args.steps}
+             "steps": args.steps, "weight_decay": args.weight_decay, "schedule": args.schedule,
+             "threads": args.threads}
     config = TrainConfig(**{**recipe.defaults, **{k: v for k, v in given.items() if v is not None}},
-                         weight_decay=args.weight_decay, seed=args.seed, device=args.device,
-                         num_workers=args.workers, out=args.out or os.path.join("runs", f"{args.model}.npz"),
-                         plot=args.plot, progress=not args.quiet, distributed=args.distributed, clip=args.clip,
+                         seed=args.seed, device=args.device, num_workers=args.workers,
+                         out=args.out or os.path.join("runs", f"{args.model}.npz"), plot=args.plot,
+                         progress=not args.quiet, distributed=args.distributed, clip=args.clip,
                          label_smoothing=args.label_smoothing, sample_every=args.sample_every,
                          options=_options(args.model, recipe.options, args.option))
-    if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0 or config.steps < 0:
-        raise SystemExit(f"nerve train: --epochs and --batch-size must be >= 1, --lr > 0 and --steps >= 0, got "
-                         f"{config.epochs}, {config.batch_size}, {config.lr} and {config.steps}")
-    if not 0 <= config.label_smoothing < 1 or config.sample_every < 0:
-        raise SystemExit(f"nerve train: --label-smoothing must be in [0, 1) and --sample-every >= 0, got "
-                         f"{config.label_smoothing} and {config.sample_every}")
+    if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0 or config.weight_decay < 0:
+        raise SystemExit(f"nerve train: need --epochs >= 1, --batch-size >= 1, --lr > 0 and --weight-decay >= 0, "
+                         f"got {config.epochs}, {config.batch_size}, {config.lr} and {config.weight_decay}")
+    if config.threads is not None and config.threads < 1:
+        raise SystemExit(f"nerve train: --threads must be >= 1, got {config.threads}")
+    if config.steps < 0 or not 0 <= config.label_smoothing < 1 or config.sample_every < 0:
+        raise SystemExit(f"nerve train: need --steps >= 0, --label-smoothing in [0, 1) and --sample-every >= 0, "
+                         f"got {config.steps}, {config.label_smoothing} and {config.sample_every}")
     if nerve.device(config.device).type == "cuda" and not nerve.cuda.is_available():
         raise SystemExit(f"nerve train: --device {config.device}: {nerve.cuda.unavailable_reason()}")
-    nerve.manual_seed(config.seed)
-    train_set, test_set = recipe.data(config)
-    model = recipe.build(config)
-    if not config.distributed:
-        return recipe.train(args.model, model, train_set, test_set, config)
-    from nerve.models.training import train_classifier
-    if recipe.train is not train_classifier:
-        raise SystemExit(f"nerve train: --distributed works with the classifier recipes, not {args.model!r}")
-    from nerve import distributed as dist
-    dist.init_process_group("nccl" if nerve.device(config.device).type == "cuda" else "mpi")
+    threads_before = nerve.kernels.get_num_threads()
     try:
-        return recipe.train(args.model, model, train_set, test_set, config)
+        if config.threads is not None:
+            nerve.kernels.set_num_threads(config.threads)
+        nerve.manual_seed(config.seed)
+        train_set, test_set = recipe.data(config)
+        model = recipe.build(config)
+        if not config.distributed:
+            return recipe.train(args.model, model, train_set, test_set, config)
+        from nerve.models.training import train_classifier
+        if recipe.train is not train_classifier:
+            raise SystemExit(f"nerve train: --distributed works with the classifier recipes, not {args.model!r}")
+        from nerve import distributed as dist
+        dist.init_process_group("nccl" if nerve.device(config.device).type == "cuda" else "mpi")
+        try:
+            return recipe.train(args.model, model, train_set, test_set, config)
+        finally:
+            dist.destroy_process_group()
     finally:
-        dist.destroy_process_group()
+        nerve.kernels.set_num_threads(threads_before)
 
 
 def _options(model, defaults, given):
@@ -104,7 +117,11 @@ def main(argv=None):
         from nerve.info import info
         info()
     elif args.command == "train":
-        _train(args)
+        try:
+            _train(args)
+        except BrokenPipeError:  # `nerve train mlp | head -1`: the reader left; no traceback
+            sys.stdout = open(os.devnull, "w")
+            return 1
     return 0
 
 

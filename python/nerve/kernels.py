@@ -37,50 +37,6 @@ def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_i
     return grad
 
 
-# ------------------------------------------------------------ conv, pool, norm
-# PyTorch argument names and defaults; ints or (h, w) pairs for the options.
-
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
-    return backend.of(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
-
-
-def conv2d_backward_input(grad, weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
-    """Gradient of conv2d w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
-    return backend.of(grad).conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups)
-
-
-def conv2d_backward_weight(x, grad, weight_shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
-    """(grad_weight, grad_bias or None) of conv2d."""
-    return backend.of(x).conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias)
-
-
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)."""
-    return backend.of(x).conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups)
-
-
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """x (N, C, H, W) -> (out, indices); stride defaults to kernel_size."""
-    return backend.of(x).max_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
-                                            dilation, ceil_mode)
-
-
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
-    return backend.of(x).avg_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
-                                            ceil_mode, count_include_pad, divisor_override)
-
-
-def adaptive_avg_pool2d(x, output_size):
-    return backend.of(x).adaptive_avg_pool2d_forward(x, output_size)
-
-
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
-    """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
-    return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
-
-
 # ------------------------------------------------------------------ recurrent
 # Sequences are (T, B, features); one layer, one direction. lengths (B,)
 # gives each batch element's sequence length: steps at or past it keep the
@@ -170,7 +126,51 @@ def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlineari
     return (dx[0], *rest)
 
 
-def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
+# ------------------------------------------------------------ conv, pool, norm
+# PyTorch argument names and defaults; ints or (h, w) pairs for the options.
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
+    return backend.of(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
+
+
+def conv2d_backward_input(grad, weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Gradient of conv2d w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
+    return backend.of(grad).conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups)
+
+
+def conv2d_backward_weight(x, grad, weight_shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
+    """(grad_weight, grad_bias or None) of conv2d."""
+    return backend.of(x).conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)."""
+    return backend.of(x).conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups)
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """x (N, C, H, W) -> (out, indices); stride defaults to kernel_size."""
+    return backend.of(x).max_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            dilation, ceil_mode)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    return backend.of(x).avg_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
+                                            ceil_mode, count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d(x, output_size):
+    return backend.of(x).adaptive_avg_pool2d_forward(x, output_size)
+
+
+def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+    """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
+    return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
+
+
+def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0, key_mask=None):
     """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
 
     Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
@@ -178,18 +178,23 @@ def attention(q, k, v, attn_mask=None, is_causal=False, scale=None):
     attention_backward needs. scale defaults to 1/sqrt(D). attn_mask: None,
     bool (True = take part) or additive float, broadcastable to (B, H, L, S).
     is_causal: query i sees keys j <= i. Fully masked rows give out = 0 and
-    lse = -inf.
+    lse = -inf. dropout_p > 0 drops probabilities (after softmax) by a
+    counter-based hash of (seed, row, column), replayed by the backward.
+    key_mask: None or bool (B, S), True = key takes part (a key padding
+    mask that is never merged into a (B, L, S) array).
     """
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal)
+    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None):
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0,
+                       key_mask=None):
     """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
     from nerve import backend
     scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal)
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed,
+                                            key_mask)
 
 
 def layer_norm(x, weight=None, bias=None, eps=1e-5):

@@ -72,6 +72,7 @@ def save(obj, path):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
             f.flush()
@@ -89,6 +90,16 @@ def save(obj, path):
             os.close(dir_fd)
     except OSError:
         pass
+
+
+def _file_mode(path):
+    """The replaced file's permissions, or what a new file gets under the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 class _Decoder:

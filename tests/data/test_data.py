@@ -224,3 +224,15 @@ def test_load_text_corpus():
     assert len(set(text)) < 70
     with pytest.raises(ValueError, match="unknown corpus"):
         load_text_corpus("war-and-peace")
+
+
+def test_workers_stop_when_iteration_is_abandoned():
+    import gc
+    it = iter(DataLoader(TensorDataset(np.zeros((64, 1000), np.float32)), batch_size=4, num_workers=2))
+    next(it)
+    workers = list(it.workers)
+    del it
+    gc.collect()
+    for w in workers:
+        w.join(timeout=10)
+        assert not w.is_alive()

@@ -195,3 +195,96 @@ def test_bad_inputs():
         kernels.attention_backward(o, q, k, k, o, l[..., 0])
     with pytest.raises(ValueError, match=r"attention_backward: argument 'dout' expected shape"):
         kernels.attention_backward(o[:, :1], q, k, k, o, l)
+
+
+def dropout_keep(seed, B, H, L, S, p):
+    """NumPy replica of the kernel's counter-based dropout mask (B, H, L, S), see cpu/attention.h."""
+    with np.errstate(over="ignore"):
+        row = np.arange(B * H * L, dtype=np.uint64)
+        z = np.uint64(seed) + row * np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        key = (z ^ (z >> np.uint64(31))).astype(np.uint32)
+        x = (np.arange(S, dtype=np.uint32) * np.uint32(0x9E3779B1))[None, :] ^ key[:, None]
+        x ^= x >> np.uint32(16)
+        x *= np.uint32(0x7FEB352D)
+        x ^= x >> np.uint32(15)
+        x *= np.uint32(0x846CA68B)
+        x ^= x >> np.uint32(16)
+    return (x >= np.uint32(min(int(p * 2 ** 32), 2 ** 32 - 1))).reshape(B, H, L, S)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_matches_replayed_mask(isa, dtype, rng):
+    for B, H, L, S, D, causal in [(2, 3, 17, 33, 8, False), (1, 2, 70, 130, 17, True)]:
+        q, k, v = qkv(rng, B, H, L, S, D, dtype)
+        mask = rng.random((L, S)) > 0.2
+        p, seed = 0.3, 2 ** 63 + 12345
+        out, lse = kernels.attention(q, k, v, mask, causal, None, p, seed)
+        r_out, r_lse, probs = reference(q, k, v, mask, causal)
+        z = dropout_keep(seed, B, H, L, S, p) / (1 - p)
+        np.testing.assert_allclose(out, (probs * z) @ v.astype(np.float64), **tol(dtype))
+        np.testing.assert_allclose(lse, r_lse, **tol(dtype))  # lse is before dropout
+        g = rng.standard_normal(out.shape).astype(dtype)
+        dq, dk, dv = kernels.attention_backward(g, q, k, v, out, lse, mask, causal, None, p, seed)
+        # Reference: d/d(q,k,v) of sum(g * ((P Z) v)).
+        g64, v64 = g.astype(np.float64), v.astype(np.float64)
+        scale = 1 / np.sqrt(D)
+        np.testing.assert_allclose(dv, np.swapaxes(probs * z, -1, -2) @ g64, **tol(dtype))
+        dp = (g64 @ np.swapaxes(v64, -1, -2)) * z
+        ds = probs * (dp - (dp * probs).sum(-1, keepdims=True))
+        np.testing.assert_allclose(dq, ds @ k.astype(np.float64) * scale, **tol(dtype))
+        np.testing.assert_allclose(dk, np.swapaxes(ds, -1, -2) @ q.astype(np.float64) * scale, **tol(dtype))
+    keep = dropout_keep(7, 2, 4, 64, 256, 0.25)
+    assert abs(keep.mean() - 0.75) < 0.01  # the hash drops the right fraction
+    assert not np.array_equal(keep, dropout_keep(8, 2, 4, 64, 256, 0.25))
+
+
+def test_dropout_finite_difference_gradients(rng):
+    q, k, v = qkv(rng, 1, 2, 5, 9, 3, np.float64)
+    w = rng.standard_normal((1, 2, 5, 3))
+    f = lambda: kernels.attention(q, k, v, None, True, None, 0.4, 99)[0]  # noqa: E731
+    out, lse = kernels.attention(q, k, v, None, True, None, 0.4, 99)
+    grads = kernels.attention_backward(w, q, k, v, out, lse, None, True, None, 0.4, 99)
+    eps = 1e-6
+    for x, g in zip((q, k, v), grads):
+        num = np.zeros_like(x)
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + eps
+            plus = (f() * w).sum()
+            x[i] = old - eps
+            minus = (f() * w).sum()
+            x[i] = old
+            num[i] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
+    with pytest.raises(ValueError, match=r"attention_forward: argument 'dropout_p' expected a value in \[0, 1\), got 1"):
+        kernels.attention(q, k, v, dropout_p=1.0)
+
+
+def test_key_mask_on_top_of_attn_mask(isa, rng):
+    B, H, L, S, D = 3, 2, 9, 70, 8
+    q, k, v = qkv(rng, B, H, L, S, D, np.float64)
+    keep = rng.random((B, S)) > 0.3
+    keep[1] = False  # every key of batch 1 dropped: its rows are fully masked
+    for attn in (None, rng.random((L, S)) > 0.2, rng.standard_normal((1, H, L, S))):
+        merged = keep[:, None, None, :] if attn is None else (
+            attn & keep[:, None, None, :] if attn.dtype == bool else np.where(keep[:, None, None, :], attn, -np.inf))
+        for causal in (False, True):
+            out, lse = kernels.attention(q, k, v, attn, causal, key_mask=keep)
+            r_out, r_lse, _ = reference(q, k, v, merged, causal)
+            np.testing.assert_allclose(out, r_out, **tol(np.float64))
+            np.testing.assert_array_equal(np.isinf(lse), np.isinf(r_lse))
+            g = rng.standard_normal(out.shape)
+            got = kernels.attention_backward(g, q, k, v, out, lse, attn, causal, key_mask=keep)
+            for a, b in zip(got, reference_backward(g, q, k, v, merged, causal)):
+                np.testing.assert_allclose(a, b, **tol(np.float64))
+    # (1, S) broadcasts over the batch; a transposed view is read through its strides.
+    check_keep = (rng.random((S, 1)) > 0.5).T
+    out, _ = kernels.attention(q, k, v, key_mask=check_keep)
+    np.testing.assert_allclose(out, reference(q, k, v, np.broadcast_to(check_keep[:, None, None, :], (1, 1, 1, S)))[0],
+                               **tol(np.float64))
+    with pytest.raises(ValueError, match=r"argument 'key_mask' of shape \(3, 69\) does not broadcast to \(B=3, S=70\)"):
+        kernels.attention(q, k, v, key_mask=keep[:, 1:])
+    with pytest.raises(ValueError, match="argument 'key_mask' expected dtype bool, got float64"):
+        kernels.attention(q, k, v, key_mask=keep.astype(float))

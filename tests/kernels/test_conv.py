@@ -151,6 +151,27 @@ def test_conv2d_weight_gradient_zero_batch_is_zero(rng):
     assert not dw.any() and not db.any() and dw.shape == (4, 3, 3, 3)
 
 
+def test_conv2d_from_two_python_threads(rng):
+    # The GIL is released around the kernel; per-thread workspaces must keep concurrent calls apart.
+    import threading
+    cases = [make(rng, c) for c in (CASES[0], CASES[4], CASES[12])]
+    want = [conv_ref(x, w, b, **o) for x, w, b, o in cases]
+    errors = []
+
+    def work():
+        for _ in range(5):
+            for (x, w, b, o), ref in zip(cases, want):
+                if not np.allclose(K.conv2d(x, w, b, **o), ref, rtol=1e-10, atol=1e-10):
+                    errors.append(o)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_conv2d_denormal_inputs_flush_to_zero(rng):
     # FTZ/DAZ inside the kernel: float32 denormals read as 0 (and the mode is restored after).
     x = np.full((1, 1, 4, 4), 1e-39, dtype=np.float32)

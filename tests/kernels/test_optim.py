@@ -144,6 +144,10 @@ def test_bad_inputs():
     _bad(lambda: _C.sgd_step(p, None, [0.0] * 4, lr=0.1), "sgd_step: argument 'grad' expected a numpy array, got <class 'list'>")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=-1.0), "sgd_step: argument 'lr' expected a finite value >= 0, got -1")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=float("nan")), "sgd_step: argument 'lr' expected a finite value >= 0")
+    _bad(lambda: _C.sgd_step(p, None, p, lr=0.1), "sgd_step: arguments 'param' and 'grad' overlap in memory")
+    both = f32(8)
+    _bad(lambda: _C.adam_step(both[:4], both[4:], f32(), None, both[2:6], lr=0.1, step=1),
+         "adam_step: arguments 'param' and 'grad' overlap")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=0.1, momentum=0.9), "'momentum_buffer' must be an array when momentum != 0")
     _bad(lambda: _C.sgd_step(p, f32(), f32(), lr=0.1), "'momentum_buffer' must be None when momentum == 0")
     _bad(lambda: _C.sgd_step(p, f32(), f32(), lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
@@ -161,3 +165,53 @@ def test_bad_inputs():
     _bad(lambda: _C.adagrad_step(p, f32(), f32(), lr=0.1, lr_decay=-1.0, step=1), "adagrad_step: argument 'lr_decay'")
     _bad(lambda: _C.adadelta_step(p, f32(), f32(), f32(), rho=-0.5), r"adadelta_step: argument 'rho' expected a value in \[0, 1\]")
     _bad(lambda: _C.adadelta_step(p, f32(), f32(), f32(), eps=-1.0), "adadelta_step: argument 'eps'")
+
+
+@pytest.fixture
+def xp_backend(monkeypatch):
+    """backend/cuda.py's optimizer steps run on numpy (its cupy expressions are numpy-compatible), so the GPU
+    fallback's formulas are checked without a GPU."""
+    import importlib.util
+    import sys
+    monkeypatch.setitem(sys.modules, "cupy", np)
+    spec = importlib.util.find_spec("nerve.backend.cuda")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+STEP_CASES = [
+    ("sgd_step", 1, dict(lr=0.1)),
+    ("sgd_step", 1, dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.1, first_step=True)),
+    ("sgd_step", 1, dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)),
+    ("adam_step", 3, dict(lr=0.01, beta1=0.8, beta2=0.9, weight_decay=0.1, step=2)),
+    ("adam_step", 3, dict(lr=0.01, weight_decay=0.1, step=5, decoupled=True, maximize=True)),
+    ("rmsprop_step", 3, dict(lr=0.01, alpha=0.9, weight_decay=0.1, momentum=0.5)),
+    ("adagrad_step", 1, dict(lr=0.1, lr_decay=0.1, weight_decay=0.1, step=3)),
+    ("adadelta_step", 2, dict(lr=0.5, rho=0.8, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("name,n_states,options", STEP_CASES)
+@pytest.mark.parametrize("optional", [False, True])
+def test_xp_fallback_matches_native(xp_backend, rng, name, n_states, options, optional):
+    from nerve.backend import cpu
+    arrays = [rng.standard_normal(17) for _ in range(n_states + 2)]
+    arrays[2:n_states + 1] = [np.abs(a) + 0.5 for a in arrays[2:n_states + 1]]  # second moments > 0
+    if name in ("adagrad_step", "adadelta_step"):
+        arrays[1] = np.abs(arrays[1]) + 0.5  # state_sum, square_avg
+    if name == "sgd_step" and not options.get("momentum"):
+        arrays[1] = None  # no momentum buffer without momentum
+    if name == "adam_step" and not optional:
+        arrays[3] = None  # amsgrad off
+    if name == "rmsprop_step":
+        arrays[1] = np.abs(arrays[1]) + 1.0  # square_avg
+        arrays[2] = 0.1 * arrays[2] if optional else None  # centered
+    a = [None if x is None else x.copy() for x in arrays]
+    b = [None if x is None else x.copy() for x in arrays]
+    getattr(cpu, name)(*a, **options)
+    getattr(xp_backend, name)(*b, **options)
+    for x, y in zip(a, b):
+        if x is not None:
+            np.testing.assert_allclose(y, x, rtol=1e-12, atol=1e-14)
+    assert not np.array_equal(a[0], arrays[0])

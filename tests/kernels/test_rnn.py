@@ -107,7 +107,8 @@ def check_forward(mode, a, lengths=None, rtol=1e-12, atol=1e-12):
 # ------------------------------------------------------------------ forward
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("T,B,I,H", [(3, 2, 3, 4), (1, 1, 1, 1), (7, 3, 17, 33), (2, 5, 7, 3), (0, 2, 3, 4)])
+@pytest.mark.parametrize("T,B,I,H", [(3, 2, 3, 4), (1, 1, 1, 1), (7, 3, 17, 33), (2, 5, 7, 3), (0, 2, 3, 4),
+                                     (2, 3, 0, 4)])
 def test_forward_matches_reference(mode, T, B, I, H):
     check_forward(mode, make(mode, T, B, I, H))
 
@@ -242,6 +243,22 @@ def test_backward_finite_differences(mode, bias, lengths, isa):
 
 
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("missing", ["b_ih", "b_hh"])
+def test_one_bias_missing_equals_zero_bias(mode, missing):
+    a = make(mode, 4, 3, 5, 6, seed=9)
+    rng = np.random.default_rng(3)
+    dy, dh = rng.standard_normal((4, 3, 6)), rng.standard_normal((3, 6))
+    dc = rng.standard_normal((3, 6)) if mode == "lstm" else None
+    zero = dict(a, **{missing: np.zeros_like(a[missing])})
+    none = dict(a, **{missing: None})
+    gz, gn = backward(mode, zero, dy, dh, dc), backward(mode, none, dy, dh, dc)
+    assert gn[missing] is None
+    for k, v in gn.items():
+        if v is not None:
+            np.testing.assert_allclose(v, gz[k], rtol=1e-13, atol=1e-13, err_msg=k)
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_backward_float32_matches_float64(mode, isa):
     T, B, I, H = 6, 3, 17, 33
     a64 = make(mode, T, B, I, H, seed=5)
@@ -261,9 +278,11 @@ def test_backward_float32_matches_float64(mode, isa):
 def test_bad_inputs():
     a = make("lstm", 3, 2, 3, 4)
     args = [a[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")]
-    with pytest.raises(ValueError, match=r"lstm_forward: argument 'w_ih' expected shape \(G\*H=16, I=3\), got \(16, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"lstm_forward: argument 'w_ih' expected shape \(G\*H=16, I=3\), got \(16, 2\)"):
         K.lstm(args[0], args[1], args[2], args[3][:, :2], *args[4:])
-    with pytest.raises(ValueError, match=r"lstm_forward: argument 'w_hh' expected shape \(4\*H=16, H=4\), got \(12, 4\)"):
+    with pytest.raises(ValueError,
+                       match=r"lstm_forward: argument 'w_hh' expected shape \(4\*H=16, H=4\), got \(12, 4\)"):
         K.lstm(*args[:4], args[4][:12], *args[5:])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'h0' expected shape \(B=2, H=4\), got \(3, 4\)"):
         K.lstm(args[0], np.zeros((3, 4)), *args[2:])
@@ -292,7 +311,8 @@ def test_bad_raw_kernel_arguments():
     a = make("gru", 3, 2, 3, 4)
     y, h_n, res = np.empty((3, 2, 4)), np.empty((2, 4)), np.empty((3, 2, 16))
     base = [y, h_n, res, a["x"], a["h0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"]]
-    with pytest.raises(ValueError, match=r"gru_forward: argument 'reserve' expected shape \(T=3, B=2, R=16\), got \(3, 2, 12\)"):
+    with pytest.raises(ValueError,
+                       match=r"gru_forward: argument 'reserve' expected shape \(T=3, B=2, R=16\), got \(3, 2, 12\)"):
         _C.gru_forward(*base[:2], np.empty((3, 2, 12)), *base[3:])
     with pytest.raises(ValueError, match="gru_forward: argument 'y' must be C-contiguous"):
         _C.gru_forward(np.empty((3, 4, 2)).transpose(0, 2, 1), *base[1:])

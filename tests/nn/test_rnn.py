@@ -29,6 +29,13 @@ def test_parameter_names_and_shapes():
     assert [n for n, _ in nn.RNNCell(2, 3, bias=False).named_parameters()] == ["weight_ih", "weight_hh"]
 
 
+def test_all_weights_and_flatten_parameters():
+    m = nn.GRU(3, 4, num_layers=2, bidirectional=True, bias=False)
+    m.flatten_parameters()
+    assert [[tuple(p.shape) for p in ws] for ws in m.all_weights] == [[(12, 3), (12, 4)]] * 2 + [[(12, 8), (12, 4)]] * 2
+    assert m.all_weights[1][0] is m.weight_ih_l0_reverse
+
+
 def test_init_bounds():
     m = nn.GRU(10, 25)
     for p in m.parameters():

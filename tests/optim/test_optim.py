@@ -265,10 +265,56 @@ def test_lbfgs_first_iteration_and_convergence(rng):
     np.testing.assert_allclose(x.detach().numpy(), np.linalg.solve(h, b), rtol=1e-5, atol=1e-7)
 
 
-def test_lbfgs_rejects_line_search_and_groups():
+def _rosenbrock_problem(line_search_fn, max_iter):
+    xy = nn.Parameter(nerve.tensor([-1.5, 2.0], dtype=nerve.float64))
+    opt = optim.LBFGS([xy], lr=1.0, max_iter=max_iter, line_search_fn=line_search_fn, tolerance_grad=1e-10,
+                      tolerance_change=1e-14)
+    evals = []
+
+    def closure():
+        opt.zero_grad()
+        x, y = xy[0], xy[1]
+        loss = (1 - x) ** 2 + 100 * (y - x * x) ** 2
+        loss.backward()
+        evals.append(float(loss))
+        return loss
+
+    return xy, opt, closure, evals
+
+
+def test_lbfgs_strong_wolfe_rosenbrock():
+    xy, opt, closure, evals = _rosenbrock_problem("strong_wolfe", max_iter=100)
+    first = opt.step(closure)
+    assert float(first) == pytest.approx(evals[0]) and evals[0] == pytest.approx(2.5 ** 2 + 100 * 0.25 ** 2)
+    np.testing.assert_allclose(xy.detach().numpy(), [1.0, 1.0], atol=1e-6)
+    assert opt.state[xy]["func_evals"] == len(evals)
+    plain, plain_opt, plain_closure, plain_evals = _rosenbrock_problem(None, max_iter=100)
+    plain_opt.step(plain_closure)
+    np.testing.assert_allclose(plain.detach().numpy(), [1.0, 1.0], atol=1e-6)
+    assert len(evals) < 0.75 * len(plain_evals)  # the line search gets there with fewer evaluations (53 vs 91)
+
+
+def test_lbfgs_strong_wolfe_steps_satisfy_wolfe_conditions():
+    from nerve.optim.lbfgs import _strong_wolfe
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((5, 5))
+    h = a @ a.T + np.eye(5)
+    x0 = rng.standard_normal(5)
+    f = lambda x: 0.5 * x @ h @ x + np.sum(np.cos(x))  # noqa: E731
+    grad = lambda x: h @ x - np.sin(x)  # noqa: E731
+    g0 = grad(x0)
+    d = -g0
+    loss, g, t, evals = _strong_wolfe(lambda t: (f(x0 + t * d), grad(x0 + t * d)), 1.0, d, f(x0), g0, g0 @ d, 1e-12)
+    assert loss == pytest.approx(f(x0 + t * d)) and np.allclose(g, grad(x0 + t * d))
+    assert loss <= f(x0) + 1e-4 * t * (g0 @ d)  # sufficient decrease
+    assert abs(g @ d) <= 0.9 * abs(g0 @ d)  # curvature
+    assert 1 <= evals <= 25
+
+
+def test_lbfgs_rejects_bad_line_search_and_groups():
     p = nn.Parameter(nerve.ones(2))
-    with pytest.raises(ValueError, match="line_search_fn"):
-        optim.LBFGS([p], line_search_fn="strong_wolfe")
+    with pytest.raises(ValueError, match="line_search_fn must be None or 'strong_wolfe'"):
+        optim.LBFGS([p], line_search_fn="backtracking")
     with pytest.raises(ValueError, match="parameter groups"):
         optim.LBFGS([{"params": [p]}, {"params": [nn.Parameter(nerve.ones(2))]}])
 

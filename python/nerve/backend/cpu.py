@@ -117,6 +117,100 @@ def adadelta_step(param, square_avg, acc_delta, grad, **options):
     _optim_call(_C.adadelta_step, param, (square_avg, acc_delta), grad, **options)
 
 
+# ------------------------------------------------------------------ recurrent
+# One layer, one direction, whole sequence in nerve._C (see csrc/cpu/rnn.h).
+# x (T, B, I), h0/c0 (B, H), w_ih (G*H, I), w_hh (G*H, H), b_* (G*H) or None,
+# lengths (B,) ints or None. Forward returns the outputs plus the reserve
+# that backward needs; backward returns one gradient per input (None for an
+# absent bias). `packed`, if given, is a (T + 2 (lstm) or T + 1, B, H) array
+# that receives y, h_n (and c_n) one after the other (ops/rnn.py returns it
+# as one tensor).
+
+def _c(a):
+    return None if a is None else np.ascontiguousarray(a)
+
+
+def _lengths(lengths):
+    return None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
+
+
+def _sizes(x, w_hh):
+    """T, B, H (zeros for a malformed x or w_hh: the kernel's checks then report it)."""
+    ok = x.ndim == 3 and w_hh.ndim == 2
+    return (x.shape[0], x.shape[1], w_hh.shape[1]) if ok else (0, 0, 0)
+
+
+def _outputs(packed, T, B, H, n_states, dtype):
+    """y (T, B, H) and n_states (B, H) arrays: views of `packed`, or new."""
+    if packed is None:
+        packed = np.empty((T + n_states, B, H), dtype)
+    return (packed[:T],) + tuple(packed[T + k] for k in range(n_states))
+
+
+def _bias_grads(w_ih, b_ih, b_hh):
+    gh = w_ih.shape[0]
+    return (None if b_ih is None else np.empty(gh, w_ih.dtype)), (None if b_hh is None else np.empty(gh, w_ih.dtype))
+
+
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
+    """-> y (T, B, H), h_n (B, H), c_n (B, H), reserve (T, B, 5H)."""
+    x, h0, c0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
+    T, B, H = _sizes(x, w_hh)
+    y, h_n, c_n = _outputs(packed, T, B, H, 2, x.dtype)
+    reserve = np.empty((T, B, 5 * H), x.dtype)
+    _C.lstm_forward(y, h_n, c_n, reserve, x, h0, c0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
+    return y, h_n, c_n, reserve
+
+
+def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (biases only tell which bias grads to return)."""
+    dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh = map(_c, (dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh))
+    dx, dh0, dc0 = np.empty_like(x), np.empty_like(h0), np.empty_like(c0)
+    dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
+    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
+    _C.lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve,
+                     _lengths(lengths))
+    return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
+    """-> y (T, B, H), h_n (B, H), reserve (T, B, 4H)."""
+    x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
+    T, B, H = _sizes(x, w_hh)
+    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
+    reserve = np.empty((T, B, 4 * H), x.dtype)
+    _C.gru_forward(y, h_n, reserve, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
+    return y, h_n, reserve
+
+
+def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
+    dy, dh_n, x, h0, w_ih, w_hh = map(_c, (dy, dh_n, x, h0, w_ih, w_hh))
+    dx, dh0, dw_ih, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_ih), np.empty_like(w_hh)
+    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
+    _C.gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, reserve, _lengths(lengths))
+    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh", packed=None):
+    """-> y (T, B, H), h_n (B, H). Backward needs only y."""
+    x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
+    T, B, H = _sizes(x, w_hh)
+    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
+    _C.rnn_forward(y, h_n, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths), nonlinearity)
+    return y, h_n
+
+
+def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
+    dy, dh_n, x, h0, w_ih, w_hh = map(_c, (dy, dh_n, x, h0, w_ih, w_hh))
+    dx, dh0, dw_ih, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_ih), np.empty_like(w_hh)
+    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
+    _C.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, _lengths(lengths),
+                    nonlinearity)
+    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
 # ------------------------------------------------------------ conv, pool, norm
 # Outputs are allocated here and filled by nerve._C, which checks every shape,
 # dtype and option (and names the op and argument when one is wrong). Inputs
@@ -304,122 +398,32 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs
     return (None if gx is None else gx.reshape(x.shape)), gw, gb
 
 
-# ------------------------------------------------------------------ recurrent
-# One layer, one direction, whole sequence in nerve._C (see csrc/cpu/rnn.h).
-# x (T, B, I), h0/c0 (B, H), w_ih (G*H, I), w_hh (G*H, H), b_* (G*H) or None,
-# lengths (B,) ints or None. Forward returns the outputs plus the reserve
-# that backward needs; backward returns one gradient per input (None for an
-# absent bias). `packed`, if given, is a (T + 2 (lstm) or T + 1, B, H) array
-# that receives y, h_n (and c_n) one after the other (ops/rnn.py returns it
-# as one tensor).
-
-def _c(a):
-    return None if a is None else np.ascontiguousarray(a)
-
-
-def _lengths(lengths):
-    return None if lengths is None else np.ascontiguousarray(lengths, dtype=np.int64)
-
-
-def _sizes(x, w_hh):
-    """T, B, H (zeros for a malformed x or w_hh: the kernel's checks then report it)."""
-    ok = x.ndim == 3 and w_hh.ndim == 2
-    return (x.shape[0], x.shape[1], w_hh.shape[1]) if ok else (0, 0, 0)
-
-
-def _outputs(packed, T, B, H, n_states, dtype):
-    """y (T, B, H) and n_states (B, H) arrays: views of `packed`, or new."""
-    if packed is None:
-        packed = np.empty((T + n_states, B, H), dtype)
-    return (packed[:T],) + tuple(packed[T + k] for k in range(n_states))
-
-
-def _bias_grads(w_ih, b_ih, b_hh):
-    gh = w_ih.shape[0]
-    return (None if b_ih is None else np.empty(gh, w_ih.dtype)), (None if b_hh is None else np.empty(gh, w_ih.dtype))
-
-
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
-    """-> y (T, B, H), h_n (B, H), c_n (B, H), reserve (T, B, 5H)."""
-    x, h0, c0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
-    T, B, H = _sizes(x, w_hh)
-    y, h_n, c_n = _outputs(packed, T, B, H, 2, x.dtype)
-    reserve = np.empty((T, B, 5 * H), x.dtype)
-    _C.lstm_forward(y, h_n, c_n, reserve, x, h0, c0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
-    return y, h_n, c_n, reserve
-
-
-def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
-    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (biases only tell which bias grads to return)."""
-    dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh = map(_c, (dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh))
-    dx, dh0, dc0 = np.empty_like(x), np.empty_like(h0), np.empty_like(c0)
-    dw_ih, dw_hh = np.empty_like(w_ih), np.empty_like(w_hh)
-    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
-    _C.lstm_backward(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve,
-                     _lengths(lengths))
-    return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
-
-
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
-    """-> y (T, B, H), h_n (B, H), reserve (T, B, 4H)."""
-    x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
-    T, B, H = _sizes(x, w_hh)
-    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
-    reserve = np.empty((T, B, 4 * H), x.dtype)
-    _C.gru_forward(y, h_n, reserve, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
-    return y, h_n, reserve
-
-
-def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
-    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dy, dh_n, x, h0, w_ih, w_hh = map(_c, (dy, dh_n, x, h0, w_ih, w_hh))
-    dx, dh0, dw_ih, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_ih), np.empty_like(w_hh)
-    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
-    _C.gru_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, reserve, _lengths(lengths))
-    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-
-
-def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh", packed=None):
-    """-> y (T, B, H), h_n (B, H). Backward needs only y."""
-    x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
-    T, B, H = _sizes(x, w_hh)
-    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
-    _C.rnn_forward(y, h_n, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths), nonlinearity)
-    return y, h_n
-
-
-def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
-    """-> dx, dh0, dw_ih, dw_hh, db_ih, db_hh."""
-    dy, dh_n, x, h0, w_ih, w_hh = map(_c, (dy, dh_n, x, h0, w_ih, w_hh))
-    dx, dh0, dw_ih, dw_hh = np.empty_like(x), np.empty_like(h0), np.empty_like(w_ih), np.empty_like(w_hh)
-    db_ih, db_hh = _bias_grads(w_ih, b_ih, b_hh)
-    _C.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, _lengths(lengths),
-                    nonlinearity)
-    return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
-
-
 def _last_dim_contiguous(x):
     return x if x.shape[-1] <= 1 or x.strides[-1] == x.itemsize else np.ascontiguousarray(x)
 
 
-def attention_forward(q, k, v, attn_mask=None, scale=1.0, is_causal=False):
+def attention_forward(q, k, v, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0, key_mask=None):
     """Fused attention on (B, H, L, D) / (B, H, S, D) arrays: returns out (B, H, L, D) and lse (B, H, L).
 
     attn_mask: None, bool (True = take part) or additive float of q's dtype,
     broadcastable to (B, H, L, S). Fully masked rows give out = 0, lse = -inf.
+    dropout_p > 0 drops probabilities by a hash of (seed, row, column).
+    key_mask: None or bool (B, S), True = key takes part, on top of attn_mask.
     """
     q, k, v = (_last_dim_contiguous(x) for x in (q, k, v))
     out = np.empty(q.shape, dtype=q.dtype)
     lse = np.empty(q.shape[:3], dtype=q.dtype)
-    _C.attention_forward(out, lse, q, k, v, attn_mask, float(scale), bool(is_causal))
+    _C.attention_forward(out, lse, q, k, v, attn_mask, float(scale), bool(is_causal), float(dropout_p), int(seed), key_mask)
     return out, lse
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_causal=False):
-    """Gradients (dq, dk, dv) of attention_forward given d(out) = grad."""
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=1.0, is_causal=False, dropout_p=0.0, seed=0,
+                       key_mask=None):
+    """Gradients (dq, dk, dv) of attention_forward given d(out) = grad (same dropout_p and seed)."""
     grad, q, k, v = (_last_dim_contiguous(x) for x in (grad, q, k, v))
     dq, dk, dv = np.empty(q.shape, q.dtype), np.empty(k.shape, k.dtype), np.empty(v.shape, v.dtype)
-    _C.attention_backward(dq, dk, dv, grad, q, k, v, out, lse, attn_mask, float(scale), bool(is_causal))
+    _C.attention_backward(dq, dk, dv, grad, q, k, v, out, lse, attn_mask, float(scale), bool(is_causal),
+                          float(dropout_p), int(seed), key_mask)
     return dq, dk, dv
 
 

@@ -119,3 +119,11 @@ def adadelta_step(param, square_avg, acc_delta, grad, *, lr=1.0, rho=0.9, eps=1e
     acc_delta *= rho
     acc_delta += (1 - rho) * dx * dx
     param -= lr * dx
+
+
+# ------------------------------------------------------------------ recurrent
+def _no_recurrent_kernels(*args, **kwargs):
+    raise NotImplementedError("LSTM/GRU/RNN have no CUDA kernels yet: run the layer on the CPU (module.to('cpu'))")
+
+
+lstm_forward = lstm_backward = gru_forward = gru_backward = rnn_forward = rnn_backward = _no_recurrent_kernels

@@ -31,9 +31,11 @@ class TrainConfig:
     lr: float = 1e-3
     optimizer: str = "adam"
     weight_decay: float = 0.0
+    schedule: str = "none"  # "cosine": CosineAnnealingLR from lr to 0 over the epochs
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    threads: int = None  # OpenMP threads for the kernels while training (None: leave as is)
     out: str = os.path.join("runs", "model.npz")
     plot: str = None
     progress: bool = True
@@ -81,6 +83,7 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
     model.to(config.device)
     criterion = nn.CrossEntropyLoss()
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs) if config.schedule == "cosine" else None
     net, sampler, world, lead = model, None, 1, True
     if config.distributed:  # each rank trains on its shard; DDP averages gradients; rank 0 reports and saves
         from nerve import distributed as dist
@@ -120,6 +123,8 @@ def train_classifier(name, model, train_set, test_set, config, file=None):
             totals = nerve.tensor([total_loss, correct, n], dtype=nerve.float64)
             dist.all_reduce(totals)
             total_loss, correct, n = totals.tolist()
+        if scheduler is not None:
+            scheduler.step()
         test_loss, test_acc = evaluate(model, test_set, config, criterion)
         history["loss"].append(total_loss / n)
         history["train_accuracy"].append(correct / n)

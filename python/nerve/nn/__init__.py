@@ -13,11 +13,11 @@ from nerve.nn.loss import (
 )
 from nerve.nn.module import Module
 from nerve.nn.norm import BatchNorm1d, BatchNorm2d
+from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter
 from nerve.nn import parallel
 from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
-from nerve.nn.normalization import LayerNorm
 from nerve.nn.sparse import Embedding
 from nerve.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                                   TransformerEncoder, TransformerEncoderLayer)

@@ -50,6 +50,14 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
+    def flatten_parameters(self):
+        """No-op, for code written for PyTorch (nerve keeps no flat cuDNN weight buffer)."""
+
+    @property
+    def all_weights(self):
+        """[[weight_ih, weight_hh(, bias_ih, bias_hh)] per layer and direction], as in PyTorch."""
+        return [[getattr(self, n) for n in names] for names in self._flat_names]
+
     def _weights(self):
         return [tuple(getattr(self, n) for n in names) + ((None, None) if not self.bias else ())
                 for names in self._flat_names]

@@ -3,13 +3,17 @@ PyTorch's constructor arguments, parameter names and mask conventions.
 
 Masks follow nn.MultiheadAttention: a bool attn_mask or key_padding_mask
 marks positions that may NOT be attended (True = ignore), a float mask is
-added to the logits. Internally they are merged into one mask in
+added to the logits. Internally attn_mask becomes a mask in
 scaled_dot_product_attention's convention (bool True = take part) that the
-fused kernel reads with broadcasting, so no (N, H, L, S) copy is made.
+fused kernel reads with broadcasting, and a bool key_padding_mask stays an
+(N, S) array that the kernel applies per key, so no (N, L, S) or
+(N, H, L, S) mask is built (a float key_padding_mask is added to attn_mask).
 With need_weights=True the probabilities are materialized (the unfused
 path, as in PyTorch); the Transformer layers pass need_weights=False and
 run the fused kernel. Rows whose keys are all masked give zeros (PyTorch:
-NaN).
+NaN). is_causal=True without an attn_mask applies the causal mask inside
+the kernel (PyTorch raises there); with an attn_mask the mask is used.
+Not supported: add_bias_kv, add_zero_attn, kdim/vdim != embed_dim.
 """
 import copy
 import math
@@ -25,7 +29,7 @@ from nerve.nn.linear import Linear
 from nerve.nn.module import Module
 from nerve.nn.normalization import LayerNorm
 from nerve.nn.parameter import Parameter
-from nerve.ops.attention import attention_with_weights
+from nerve.ops.attention import attention_with_weights, fused_attention
 from nerve.tensor import Tensor, empty
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
@@ -37,7 +41,13 @@ def _array(x):
 
 
 def _merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
-    """One mask for the kernel: bool (True = take part) when both inputs are bool, else additive float."""
+    """(mask, key_keep) in the kernel's convention: mask bool (True = take part) or additive float,
+    broadcastable to (N, H, L, S); key_keep bool (N, S), True = take part, or None.
+
+    A bool key_padding_mask stays a separate (N, S) array (the kernel applies
+    it per key), so no (N, L, S) array is built; a float one is added to
+    the attention mask.
+    """
     am, kpm = _array(attn_mask), _array(key_padding_mask)
     if am is not None:
         if am.ndim == 2 and tuple(am.shape) != (L, S):
@@ -49,24 +59,30 @@ def _merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
             am = am.reshape(N, H, L, S)
         elif am.ndim != 2:
             raise ValueError(f"MultiheadAttention: attn_mask must be 2-D or 3-D, got shape {tuple(am.shape)}")
-    if kpm is not None:
-        if tuple(kpm.shape) != (N, S):
-            raise ValueError(f"MultiheadAttention: key_padding_mask expected shape ({N}, {S}), got {tuple(kpm.shape)}")
-        kpm = kpm.reshape(N, 1, 1, S)
-    masks = [m for m in (am, kpm) if m is not None]
-    if not masks:
-        return None
-    if all(m.dtype == np.bool_ for m in masks):
-        allowed = ~masks[0]
-        for m in masks[1:]:
-            allowed = allowed & ~m
-        return allowed
-    xp = backend.of(masks[0]).xp
-    total = None
-    for m in masks:
-        add = xp.where(m, -np.inf, 0).astype(dtype) if m.dtype == np.bool_ else m.astype(dtype, copy=False)
-        total = add if total is None else total + add
-    return total
+        am = ~am if am.dtype == np.bool_ else am.astype(dtype, copy=False)
+    if kpm is None:
+        return am, None
+    if tuple(kpm.shape) != (N, S):
+        raise ValueError(f"MultiheadAttention: key_padding_mask expected shape ({N}, {S}), got {tuple(kpm.shape)}")
+    if kpm.dtype == np.bool_:
+        return am, ~kpm
+    add = kpm.astype(dtype, copy=False).reshape(N, 1, 1, S)
+    if am is None:
+        return add, None
+    xp = backend.of(add).xp
+    return (xp.where(am, add, -np.inf).astype(dtype) if am.dtype == np.bool_ else am + add), None
+
+
+def _with_key_mask(mask, key_keep):
+    """One mask (for the unfused path): key_keep (N, S) folded into mask."""
+    if key_keep is None:
+        return mask
+    keep = key_keep[:, None, None, :]
+    if mask is None:
+        return keep
+    if mask.dtype == np.bool_:
+        return mask & keep
+    return backend.of(mask).xp.where(keep, mask, -np.inf).astype(mask.dtype)
 
 
 class MultiheadAttention(Module):
@@ -134,14 +150,15 @@ class MultiheadAttention(Module):
             return y.reshape(N, n, H, hd).transpose(1, 2)
 
         q, k, v = project(query, 0, L), project(key, 1, S), project(value, 2, S)
-        mask = _merge_masks(attn_mask, key_padding_mask, N, H, L, S, query.dtype)
+        mask, key_keep = _merge_masks(attn_mask, key_padding_mask, N, H, L, S, query.dtype)
         causal = bool(is_causal) and attn_mask is None
         dropout_p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
-            out, weights = attention_with_weights(q, k, v, mask, dropout_p, causal, 1.0 / math.sqrt(hd))
+            out, weights = attention_with_weights(q, k, v, _with_key_mask(mask, key_keep), dropout_p, causal,
+                                                  1.0 / math.sqrt(hd))
         else:
-            out = F.scaled_dot_product_attention(q, k, v, mask, dropout_p, causal)
+            out = fused_attention(q, k, v, mask, 1.0 / math.sqrt(hd), causal, dropout_p, key_keep)
         out = self.out_proj(out.transpose(1, 2).reshape(N, L, E))
         if weights is not None and average_attn_weights:
             weights = weights.mean(1)

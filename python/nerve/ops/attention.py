@@ -1,12 +1,13 @@
 """Scaled dot-product attention.
 
-The fused kernel (flash-style forward, recomputing backward) is one Function.
-``dropout_p > 0`` (and a value head size different from the query's) takes a
-composed path instead: q k^T, softmax, a dropout mask drawn from nerve's
-generator, then @ v, differentiated op by op. That path materializes the
-(L, S) probabilities; it exists because dropout inside the fused kernel
-would need a counter-based RNG replayed by the backward, which is not
-written yet.
+The fused kernel (flash-style forward, recomputing backward) is one Function;
+it also does dropout: each call draws a 64-bit seed from nerve's generator,
+the kernel keeps P[i, j] by a counter-based hash of (seed, row, column), and
+the backward replays the mask from the seed, so no mask is stored. A value
+head size different from the query's (and nn.MultiheadAttention with
+need_weights=True) takes a composed path instead: q k^T, softmax, dropout,
+@ v, differentiated op by op; that path materializes the (L, S)
+probabilities.
 
 Fully masked rows (every key masked for a query) give a zero output row and
 zero gradients on both paths. PyTorch's math path gives NaN there.
@@ -16,6 +17,7 @@ import math
 import numpy as np
 
 from nerve import backend
+from nerve import random as nrandom
 from nerve.autograd import Function
 
 
@@ -23,21 +25,33 @@ class ScaledDotProductAttention(Function):
     """Fused attention on (B, H, L, D) q and (B, H, S, D) k, v arrays.
 
     attn_mask is an array (bool: True = take part, or additive float) or
-    None and gets no gradient.
+    None and gets no gradient; dropout_p > 0 uses the kernel's dropout with
+    `seed`; key_mask (B, S) bool (True = take part) or None masks keys per
+    batch on top of attn_mask.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, attn_mask, scale, is_causal):
-        out, lse = backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal)
+    def forward(ctx, q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask):
+        out, lse = backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.mask, ctx.scale, ctx.causal = attn_mask, scale, is_causal
+        ctx.options = (attn_mask, scale, is_causal, dropout_p, seed, key_mask)
         return out
 
     @staticmethod
     def backward(ctx, g):
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = backend.of(q).attention_backward(g, q, k, v, out, lse, ctx.mask, ctx.scale, ctx.causal)
-        return dq, dk, dv, None, None, None
+        dq, dk, dv = backend.of(q).attention_backward(g, q, k, v, out, lse, *ctx.options)
+        return dq, dk, dv, None, None, None, None, None, None
+
+
+def fused_attention(q, k, v, attn_mask, scale, is_causal, dropout_p=0.0, key_mask=None):
+    """The fused kernel on (B, H, L, D) / (B, H, S, D) Tensors, no argument checks.
+
+    attn_mask: array (bool: True = take part, or additive) or None; key_mask:
+    bool (B, S) array (True = take part) or None. Draws the dropout seed.
+    """
+    seed = int(nrandom.generator().integers(0, 2 ** 63)) if dropout_p > 0 else 0
+    return ScaledDotProductAttention.apply(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
 
 
 def _array(x):
@@ -81,18 +95,18 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              f"broadcast to {tuple(q.shape[:-1] + k.shape[-2:-1])}") from None
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
     tensors = [t if isinstance(t, Tensor) else Tensor._wrap(t) for t in (query, key, value)]
-    if dropout_p > 0 or v.shape[-1] != q.shape[-1]:
+    if v.shape[-1] != q.shape[-1]:
         return attention_with_weights(*tensors, mask, dropout_p, is_causal, scale)[0]
     batch, L, S = q.shape[:-2], q.shape[-2], k.shape[-2]
     if q.ndim == 4:
-        return ScaledDotProductAttention.apply(*tensors, mask, scale, is_causal)
+        return fused_attention(*tensors, mask, scale, is_causal, dropout_p)
     # Fold the leading dims into (B, H): (L, D) -> (1, 1, L, D), (N, L, D) -> (1, N, L, D), ...
     n = int(np.prod(batch)) if q.ndim > 4 else None
     lead = (1, 1) if q.ndim == 2 else (1,) + batch if q.ndim == 3 else (n, 1)
     if mask is not None and q.ndim > 4:
         mask = backend.of(q).xp.broadcast_to(mask, batch + (L, S)).reshape(lead + (L, S))
     q4, k4, v4 = (t.reshape(*lead, *t.shape[-2:]) for t in tensors)
-    out = ScaledDotProductAttention.apply(q4, k4, v4, mask, scale, is_causal)
+    out = fused_attention(q4, k4, v4, mask, scale, is_causal, dropout_p)
     return out.reshape(*batch, L, v.shape[-1])
 
 

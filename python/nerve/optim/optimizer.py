@@ -12,14 +12,6 @@ from nerve.autograd import enable_grad, no_grad
 from nerve.tensor import Tensor
 
 
-class _Required:
-    def __repr__(self):
-        return "<required parameter>"
-
-
-required = _Required()
-
-
 class Optimizer:
     def __init__(self, params, defaults):
         self.defaults = defaults
@@ -49,8 +41,6 @@ class Optimizer:
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         for name, default in self.defaults.items():
-            if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required optimization parameter {name}")
             group.setdefault(name, default)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if any(id(p) in seen for p in group["params"]):

@@ -5,14 +5,13 @@ b = momentum * b + (1 - dampening) * g; g = g + momentum * b (nesterov) or b;
 p = p - lr * g. One fused native loop per parameter on the CPU.
 """
 from nerve import backend
-from nerve.optim.optimizer import Optimizer, check_nonneg, required
+from nerve.optim.optimizer import Optimizer, check_nonneg
 
 
 class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, *,
                  maximize=False):
-        if lr is not required:
-            check_nonneg("learning rate", lr)
+        check_nonneg("learning rate", lr)
         check_nonneg("momentum", momentum)
         check_nonneg("weight_decay", weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
