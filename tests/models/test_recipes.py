@@ -85,7 +85,7 @@ def test_bad_options_are_reported(tmp_path, capsys):
         main(["train", "char-lstm", "-o", "size=3"])
     with pytest.raises(SystemExit, match="-o hidden expected a int, got 'big'"):
         main(["train", "char-lstm", "-o", "hidden=big"])
-    with pytest.raises(SystemExit, match="--label-smoothing must be in"):
+    with pytest.raises(SystemExit, match="--label-smoothing in \\[0, 1\\)"):
         main(["train", "gan", "--label-smoothing", "1.5"])
 
 

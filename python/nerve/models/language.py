@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 import nerve
+from nerve import optim
 from nerve.models.char_lm import Vocabulary
 from nerve.models.training import make_optimizer, save_checkpoint
 from nerve.nn import functional as F
@@ -82,6 +83,7 @@ def train_language_model(name, model, data, _unused, config, file=None):
     seq_len, batch, steps = int(o["seq_len"]), config.batch_size, config.steps
     model.to(config.device)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps) if config.schedule == "cosine" else None
     rng = np.random.default_rng(config.seed)
     eval_every = max(1, steps // 4)
     evaluate = functools.partial(evaluate_lm, model, seq_len=seq_len, batch=batch,
@@ -98,6 +100,8 @@ def train_language_model(name, model, data, _unused, config, file=None):
         if config.clip > 0:
             nerve.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         opt.step()
+        if scheduler is not None:  # per step: cosine from lr to 0 over the run
+            scheduler.step()
         value = float(loss)
         smooth = value if smooth is None else 0.95 * smooth + 0.05 * value
         bar.update(1)

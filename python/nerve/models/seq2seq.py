@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 import nerve
+from nerve import optim
 from nerve.models.training import make_optimizer, save_checkpoint
 from nerve.nn import functional as F
 
@@ -56,6 +57,8 @@ def train_seq2seq(name, model, _unused, test, config, file=None):
     length = int(config.options["length"])
     model.to(config.device)
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay)
+    scheduler = (optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.steps) if config.schedule == "cosine"
+                 else None)
     rng = np.random.default_rng(config.seed)
     history = {"loss": [], "accuracy": []}
     bar = tqdm(total=config.steps, disable=not config.progress, unit="step", dynamic_ncols=True, file=sys.stderr)
@@ -71,6 +74,8 @@ def train_seq2seq(name, model, _unused, test, config, file=None):
         if config.clip > 0:
             nerve.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         opt.step()
+        if scheduler is not None:  # per step: cosine from lr to 0 over the run
+            scheduler.step()
         history["loss"].append(float(loss))
         history["accuracy"].append(float((logits.detach().argmax(-1) == tgt).float().mean()))
         bar.update(1)
