@@ -42,7 +42,7 @@ def _char_lm(cell):
                                c.options["layers"], cell=cell),
         data=_text,
         train=language.train_language_model,
-        defaults=dict(steps=600, batch_size=32, lr=3e-3, optimizer="adam", schedule="cosine"),
+        defaults=dict(steps=1000, batch_size=32, lr=3e-3, optimizer="adam"),
         options=o,
     )
 
