@@ -83,7 +83,7 @@ RECIPES = {
                                       c.options["layers"], context=c.options["seq_len"]),
         data=_text,
         train=language.train_language_model,
-        defaults=dict(steps=600, batch_size=32, lr=2e-3, optimizer="adamw", schedule="cosine"),
+        defaults=dict(steps=800, batch_size=32, lr=3e-3, optimizer="adamw"),
         options=dict(d_model=64, heads=4, layers=2, seq_len=64, eval_batches=16, prompt="ROMEO:\n",
                      sample_length=300, temperature=0.8, greedy_sample=True),
     ),
