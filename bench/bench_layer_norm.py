@@ -1,26 +1,30 @@
-"""Layer norm and embedding benchmark: nerve's native kernels against PyTorch
-CPU (when importable) and NumPy, forward and forward+backward, float32.
-Validated against a float64 NumPy reference first; one warm-up, then rounds
-in which the implementations take turns; medians; GB/s counts the bytes
-each pass must move at least (x, y, dy, dx for layer norm; rows gathered and
-scattered for embedding).
+"""Layer norm and embedding suite: nerve's native kernels against PyTorch CPU
+(when importable) and NumPy, forward and forward+backward, float32, in GB/s of
+the bytes each pass must move at least (x, y, dy, dx for layer norm; rows
+gathered and scattered plus dweight for embedding). Validated against a
+float64 NumPy reference first.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_layer_norm.py [--threads 1 --clock cpu]
+Run: ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m bench layer_norm --save``
+(add ``--threads 1 --clock cpu --tag cpu-clock`` on a shared machine), or
+``python bench/bench_layer_norm.py`` alone (same options).
 """
-import argparse
 import os
+import sys
 import time
 
 import numpy as np
 
-import nerve
-from nerve import kernels
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # `bench` when run as a script
+from bench import harness  # noqa: E402
 
-try:
-    import torch
-except ImportError:  # PyTorch is optional
-    torch = None
+from nerve import kernels  # noqa: E402
 
+torch = harness.torch
+UNIT = "GB/s"
+NOTES = """GB/s = minimum bytes moved / median time (layer norm: 2 x size of x forward,
+6 x forward+backward; embedding: 2 x gathered rows forward, 4 x rows + the table
+forward+backward). `ours/ref` > 1: nerve is faster; `ref` is PyTorch when installed,
+else NumPy; `numpy` is the NumPy version (np.add.at for the embedding gradient)."""
 
 def np_layer_norm(x, w, b, eps=1e-5):
     m = x.mean(-1, keepdims=True)
@@ -87,66 +91,58 @@ def validate(impls, want_f, want_b, what):
     for name, (f, fb) in impls.items():
         ef = np.abs(f() - want_f).max()
         eb = max(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30) for a, b in zip(fb(), want_b))
-        if ef > 1e-4 or eb > 1e-4:
-            raise SystemExit(f"{what} {name}: validation failed ({ef:.3g}, {eb:.3g})")
+        if not (ef <= 1e-4 and eb <= 1e-4):
+            raise AssertionError(f"{what}: {name} is wrong ({ef:.3g}, {eb:.3g})")
 
 
-def time_rounds(impls, which, rounds, clock):
-    times = {n: [] for n in impls}
-    for fns in impls.values():
-        fns[which]()
-    for _ in range(rounds):
-        for n, fns in impls.items():
-            t0 = clock()
-            fns[which]()
-            times[n].append(clock() - t0)
-    return {n: float(np.median(t)) for n, t in times.items()}
+def _rows(name, impls, passes, args, clock):
+    rows = []
+    for which, label, nbytes in passes:
+        secs = harness.time_many({n: f[which] for n, f in impls.items()}, repeat=args.repeat, clock=clock)
+        rate = {n: nbytes / s * 1e-9 for n, s in secs.items()}
+        ref = "torch" if "torch" in rate else "numpy"
+        rows.append({"case": f"{name} {label}", "ref": ref, "ref_value": rate[ref], "ours": rate["nerve"],
+                     "ratio": rate["nerve"] / rate[ref], "numpy": rate["numpy"],
+                     "ours/numpy": rate["nerve"] / rate["numpy"]})
+    return rows
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=7)
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
-    args = ap.parse_args()
-    if args.threads:
-        nerve._C.set_num_threads(args.threads)
-        if torch is not None:
-            torch.set_num_threads(args.threads)
-    clock = time.perf_counter if args.clock == "wall" else time.process_time
-    names = ["nerve"] + (["torch"] if torch else []) + ["numpy"]
-    print(f"nerve ISA {nerve._C.isa()}, {nerve._C.get_num_threads()} threads; "
-          + (f"torch {torch.__version__}, {torch.get_num_threads()} threads; " if torch else "")
-          + f"{args.clock} clock, ms (median of {args.rounds}); load average {os.getloadavg()[0]:.1f}\n")
-    print("| op | shape | pass | " + " | ".join(names) + " | " + " | ".join(f"{n}/nerve" for n in names[1:])
-          + " | nerve GB/s |")
-    print("|" + "---|" * (4 + 2 * len(names)))
+def run(args):
     rng = np.random.default_rng(0)
-    for N, C in [(8192, 512), (2048, 4096)]:
-        x = rng.standard_normal((N, C)).astype(np.float32)
-        w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
-        g = rng.standard_normal((N, C)).astype(np.float32)
-        impls = layer_norm_impls(x, w, b, g)
-        x64, w64, b64, g64 = (a.astype(np.float64) for a in (x, w, b, g))
-        validate(impls, np_layer_norm(x64, w64, b64)[0], np_layer_norm_fb(x64, w64, b64, g64), "layer_norm")
-        for which, label, nbytes in ((0, "fwd", 2 * x.nbytes), (1, "fwd+bwd", 6 * x.nbytes)):
-            t = time_rounds(impls, which, args.rounds, clock)
-            print(f"| layer_norm | ({N}, {C}) | {label} | " + " | ".join(f"{t[n] * 1e3:.2f}" for n in names) + " | "
-                  + " | ".join(f"{t[n] / t['nerve']:.2f}" for n in names[1:]) + f" | {nbytes / t['nerve'] / 1e9:.1f} |")
-    for num, dim, n in [(50000, 512, 16384), (1000, 128, 65536)]:
-        weight = rng.standard_normal((num, dim)).astype(np.float32)
-        idx = rng.integers(0, num, n)
-        g = rng.standard_normal((n, dim)).astype(np.float32)
-        impls = embedding_impls(weight, idx, g)
-        want = np.zeros((num, dim))
-        np.add.at(want, idx, g.astype(np.float64))
-        validate(impls, weight[idx], (want,), "embedding")
-        for which, label, nbytes in ((0, "fwd", 2 * g.nbytes), (1, "fwd+bwd", 4 * g.nbytes + weight.nbytes)):
-            t = time_rounds(impls, which, args.rounds, clock)
-            print(f"| embedding | ({num}, {dim}) x {n} | {label} | " + " | ".join(f"{t[k] * 1e3:.2f}" for k in names)
-                  + " | " + " | ".join(f"{t[k] / t['nerve']:.2f}" for k in names[1:])
-                  + f" | {nbytes / t['nerve'] / 1e9:.1f} |")
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    rows = []
+    for threads in args.threads:
+        harness.set_threads(threads)
+        group = []
+        for N, C in [(8192, 512), (2048, 4096)]:
+            name = f"layer_norm ({N}, {C}) t{threads}"
+            if args.filter not in name:
+                continue
+            x = rng.standard_normal((N, C)).astype(np.float32)
+            w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+            g = rng.standard_normal((N, C)).astype(np.float32)
+            impls = layer_norm_impls(x, w, b, g)
+            x64, w64, b64, g64 = (a.astype(np.float64) for a in (x, w, b, g))
+            validate(impls, np_layer_norm(x64, w64, b64)[0], np_layer_norm_fb(x64, w64, b64, g64), name)
+            group += _rows(name, impls, ((0, "fwd", 2 * x.nbytes), (1, "fwd+bwd", 6 * x.nbytes)), args, clock)
+        for num, dim, n in [(50000, 512, 16384), (1000, 128, 65536)]:
+            name = f"embedding ({num}, {dim}) x {n} t{threads}"
+            if args.filter not in name:
+                continue
+            weight = rng.standard_normal((num, dim)).astype(np.float32)
+            idx = rng.integers(0, num, n)
+            g = rng.standard_normal((n, dim)).astype(np.float32)
+            impls = embedding_impls(weight, idx, g)
+            want = np.zeros((num, dim))
+            np.add.at(want, idx, g.astype(np.float64))
+            validate(impls, weight[idx], (want,), name)
+            group += _rows(name, impls, ((0, "fwd", 2 * g.nbytes), (1, "fwd+bwd", 4 * g.nbytes + weight.nbytes)),
+                           args, clock)
+        harness.print_table(group, UNIT)
+        rows += group
+    return rows
 
 
 if __name__ == "__main__":
-    main()
+    from bench.run import main
+    main(["layer_norm"] + sys.argv[1:])

@@ -9,9 +9,10 @@ namespace {
 
 // out = alpha * op(a) @ op(b) + beta * out, with op = transpose when trans_*.
 // 2-D operands, or 3-D for a batch (a 2-D operand is shared by every batch).
+// bias (optional): 1-D, N elements, added to every row; then the activation.
 template <class T>
 void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-                double beta) {
+                double beta, const py::object& bias, cpu::Activation act) {
   const char* op = "gemm";
   MatrixView va = matrix_view(a, op, "a"), vb = matrix_view(b, op, "b"), vc = matrix_view(out, op, "out");
   NERVE_CHECK(!vc.transposed || vc.rows <= 1 || vc.cols <= 1, op, ": argument 'out' must have contiguous rows");
@@ -20,32 +21,52 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
   const int64_t Kb = trans_b ? vb.cols : vb.rows, N = trans_b ? vb.rows : vb.cols;
   NERVE_CHECK(K == Kb, op, ": argument 'b' expected ", (trans_b ? "shape (N, K=" : "shape (K="), K,
               trans_b ? ")" : ", N)", " to match a's K=", K, ", got ", shape_str(b));
-  const int64_t batch = std::max({va.batch, vb.batch, vc.batch});
+  // A 2-D operand counts as batch 1 and is shared; the batch comes from a 3-D one.
+  const int64_t batch = a.ndim() == 3 ? va.batch : b.ndim() == 3 ? vb.batch : vc.batch;
+  NERVE_CHECK(va.batch == batch || a.ndim() == 2, op, ": argument 'a' has batch ", va.batch, ", expected ", batch);
+  NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
   NERVE_CHECK(vc.rows == M && vc.cols == N && vc.batch == batch, op, ": argument 'out' expected shape ",
               batch > 1 || out.ndim() == 3 ? concat("(", batch, ", ", M, ", ", N, ")") : concat("(", M, ", ", N, ")"),
               ", got ", shape_str(out));
-  NERVE_CHECK(va.batch == batch || a.ndim() == 2, op, ": argument 'a' has batch ", va.batch, ", expected ", batch);
-  NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
   // Rows of `out` must not overlap (we write them).
   NERVE_CHECK(vc.ld >= N || M <= 1, op, ": argument 'out' has overlapping rows");
   const T* pa = data_as<T>(const_cast<py::array&>(a), op, "a");
   const T* pb = data_as<T>(const_cast<py::array&>(b), op, "b");
   T* pc = data_as<T>(out, op, "out", true);
+  const T* pbias = nullptr;
+  if (!bias.is_none()) {
+    NERVE_CHECK(py::isinstance<py::array>(bias), op, ": argument 'bias' expected a numpy array or None");
+    py::array bias_arr = bias.cast<py::array>();
+    check_shape(bias_arr, op, "bias", {N}, {"N"});
+    check_contiguous(bias_arr, op, "bias");
+    pbias = data_as<T>(bias_arr, op, "bias");
+  }
   const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
   const int64_t sc = out.ndim() == 3 ? vc.batch_stride : 0;
   if (batch == 0 || M == 0 || N == 0) return;
   py::gil_scoped_release nogil;
   cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
-                       static_cast<T>(beta), pc, vc.ld, sc);
+                       static_cast<T>(beta), pc, vc.ld, sc, cpu::Epilogue<T>{pbias, act});
+}
+
+cpu::Activation activation_from_name(const std::string& name) {
+  if (name == "none") return cpu::Activation::none;
+  if (name == "relu") return cpu::Activation::relu;
+  if (name == "gelu") return cpu::Activation::gelu;
+  if (name == "gelu_tanh") return cpu::Activation::gelu_tanh;
+  NERVE_CHECK(false, "gemm: argument 'activation' expected one of 'none', 'relu', 'gelu', 'gelu_tanh', got '", name,
+              "'");
+  return cpu::Activation::none;
 }
 
 void gemm(py::array out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-          double beta) {
+          double beta, const py::object& bias, const std::string& activation) {
+  const cpu::Activation act = activation_from_name(activation);
   NERVE_CHECK(a.dtype().is(b.dtype()) && a.dtype().is(out.dtype()),
               "gemm: arguments 'a', 'b' and 'out' must share one dtype, got ", dtype_str(a), ", ", dtype_str(b), ", ",
               dtype_str(out));
-  if (is_dtype<float>(a)) return gemm_typed<float>(out, a, b, trans_a, trans_b, alpha, beta);
-  if (is_dtype<double>(a)) return gemm_typed<double>(out, a, b, trans_a, trans_b, alpha, beta);
+  if (is_dtype<float>(a)) return gemm_typed<float>(out, a, b, trans_a, trans_b, alpha, beta, bias, act);
+  if (is_dtype<double>(a)) return gemm_typed<double>(out, a, b, trans_a, trans_b, alpha, beta, bias, act);
   NERVE_CHECK(false, "gemm: argument 'a' expected dtype float32 or float64, got ", dtype_str(a));
 }
 
@@ -53,8 +74,21 @@ void gemm(py::array out, const py::array& a, const py::array& b, bool trans_a, b
 
 void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm, py::arg("out"), py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
-        py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
-        "out = alpha * op(a) @ op(b) + beta * out (float32/float64; 2-D or batched 3-D operands).");
+        py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("bias") = py::none(),
+        py::arg("activation") = "none",
+        "out = act(alpha * op(a) @ op(b) + beta * out + bias) (float32/float64; 2-D or batched 3-D operands;\n"
+        "bias: (N,) or None; activation: 'none', 'relu', 'gelu' (erf), 'gelu_tanh').");
+  m.def(
+      "peak_gflops",
+      [](const std::string& dtype, int threads) {
+        NERVE_CHECK(dtype == "float32" || dtype == "float64",
+                    "peak_gflops: argument 'dtype' expected 'float32' or 'float64', got '", dtype, "'");
+        NERVE_CHECK(threads >= 1, "peak_gflops: argument 'threads' expected >= 1, got ", threads);
+        py::gil_scoped_release nogil;
+        return cpu::peak_gflops(dtype == "float64", threads);
+      },
+      py::arg("dtype") = "float32", py::arg("threads") = 1,
+      "Measured FMA peak (GFLOP/s) of the current ISA on `threads` threads (register-only loop, ~0.1 s).");
 }
 
 }  // namespace nerve::bind

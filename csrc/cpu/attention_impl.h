@@ -47,9 +47,10 @@
 // bench/results/attention-*.md.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <vector>
+#include <new>
 
 #include "common/denormal.h"
 #include "common/parallel.h"
@@ -87,6 +88,32 @@ template <>
 struct LaneInts<double> {
   typedef uint32_t u __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
   typedef int32_t i __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
+};
+
+// A growable scratch buffer. Not std::vector: its out-of-line members would
+// be instantiated with this file's ISA flags as weak symbols that portable
+// code could bind to (tools/check_isa_symbols.py); this class has internal
+// linkage. get() keeps the old storage when it is large enough.
+template <class T>
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() { std::free(p_); }
+  T* get(int64_t n) {
+    if (n > n_) {
+      std::free(p_);
+      p_ = static_cast<T*>(std::malloc(static_cast<size_t>(n) * sizeof(T)));
+      n_ = p_ ? n : 0;
+      if (!p_) throw std::bad_alloc();
+    }
+    return p_;
+  }
+
+ private:
+  T* p_ = nullptr;
+  int64_t n_ = 0;
 };
 
 constexpr int64_t kBr = 64;  // query rows per tile
@@ -318,27 +345,27 @@ void pack_transposed(T* dst, int64_t ldd, const T* src, int64_t ld, int64_t cols
 template <class T>
 struct PackedHead {
   int64_t bh = -1, Sp = 0;
-  std::vector<T> kt, vp;
+  T *kt = nullptr, *vp = nullptr;
+  Scratch<T> buf;
 
   void pack(const HeadsView<T>& k, const HeadsView<T>& v, const AttentionSizes& n, int64_t b, int64_t h) {
     if (bh == b * n.H + h) return;
     bh = b * n.H + h;
     const int64_t D = n.D, Dp = round_up<T>(D);
     Sp = (n.S + kBc - 1) / kBc * kBc;
-    kt.resize(D * Sp);
-    vp.resize(Sp * Dp);
-    pack_transposed(kt.data(), Sp, k.data + b * k.sb + h * k.sh, k.sl, n.S, Sp, D);
-    pack_rows(vp.data(), Dp, v.data + b * v.sb + h * v.sh, v.sl, n.S, D, T(1));
-    std::fill(vp.data() + n.S * Dp, vp.data() + Sp * Dp, T(0));
+    kt = buf.get(D * Sp + Sp * Dp);
+    vp = kt + D * Sp;
+    pack_transposed(kt, Sp, k.data + b * k.sb + h * k.sh, k.sl, n.S, Sp, D);
+    pack_rows(vp, Dp, v.data + b * v.sb + h * v.sh, v.sl, n.S, D, T(1));
+    std::fill(vp + n.S * Dp, vp + Sp * Dp, T(0));
   }
 };
 
 template <class T>
 void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv, const AttentionMask& mask,
-                  const AttentionSizes& n, int64_t b, int64_t h, int64_t i0, std::vector<T>& ws) {
+                  const AttentionSizes& n, int64_t b, int64_t h, int64_t i0, Scratch<T>& ws) {
   const int64_t D = n.D, Dp = round_up<T>(D), rows = std::min(kBr, n.L - i0);
-  ws.resize(kBr * Dp + 2 * kBr * kBc + kBr * Dp + 2 * kBr);
-  T *qs = ws.data(), *s = qs + kBr * Dp, *z = s + kBr * kBc, *o = z + kBr * kBc, *m = o + kBr * Dp, *l = m + kBr;
+  T *qs = ws.get(kBr * Dp + 2 * kBr * kBc + kBr * Dp + 2 * kBr), *s = qs + kBr * Dp, *z = s + kBr * kBc, *o = z + kBr * kBc, *m = o + kBr * Dp, *l = m + kBr;
   const T ninf = -std::numeric_limits<T>::infinity();
   pack_rows(qs, Dp, q.data + b * q.sb + h * q.sh + i0 * q.sl, q.sl, rows, D, T(n.scale));
   std::fill(o, o + rows * Dp, T(0));
@@ -347,7 +374,7 @@ void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv
   const int64_t kv_end = n.causal ? std::min(n.S, i0 + rows) : n.S;
   for (int64_t j0 = 0; j0 < kv_end; j0 += kBc) {
     const int64_t cols = std::min(kBc, n.S - j0);
-    mm(rows, kBc, D, qs, Dp, 1, kv.kt.data() + j0, kv.Sp, s, kBc, false);  // S = Qs K^T
+    mm(rows, kBc, D, qs, Dp, 1, kv.kt + j0, kv.Sp, s, kBc, false);  // S = Qs K^T
     apply_mask(s, rows, i0, j0, cols, b, h, mask, n.causal);
     for (int64_t r = 0; r < rows; ++r) {
       T* p = s + r * kBc;
@@ -369,7 +396,7 @@ void forward_tile(T* out, T* lse, const HeadsView<T>& q, const PackedHead<T>& kv
       dropout_mask(z, rows, i0, j0, b * n.H + h, n);
       multiply_rows(s, z, rows);
     }
-    mm(rows, Dp, kBc, s, kBc, 1, kv.vp.data() + j0 * Dp, Dp, o, Dp, true);  // O += P V
+    mm(rows, Dp, kBc, s, kBc, 1, kv.vp + j0 * Dp, Dp, o, Dp, true);  // O += P V
   }
   const int64_t row0 = (b * n.H + h) * n.L + i0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -389,7 +416,7 @@ void attention_forward_impl(T* out, T* lse, HeadsView<T> q, HeadsView<T> k, Head
 #pragma omp parallel num_threads(nt)
   {
     nerve::DenormalGuard guard;
-    std::vector<T> ws;
+    Scratch<T> ws;
     PackedHead<T> kv;
 #pragma omp for schedule(dynamic)
     for (int64_t t = 0; t < tasks; ++t) {  // head-major, so a thread's consecutive tiles mostly share kv
@@ -406,10 +433,9 @@ template <class T>
 void backward_kv_tile(T* dk, T* dv, T* dq_acc, const HeadsView<T>& dout, const HeadsView<T>& q,
                       const HeadsView<T>& k, const HeadsView<T>& v, const T* lse, const T* delta,
                       const AttentionMask& mask, const AttentionSizes& n, int64_t b, int64_t h, int64_t j0,
-                      std::vector<T>& ws) {
+                      Scratch<T>& ws) {
   const int64_t D = n.D, Dp = round_up<T>(D), cols = std::min(kBc, n.S - j0);
-  ws.resize(2 * D * kBc + kBc * Dp + 2 * kBr * Dp + 3 * kBr * kBc + 2 * kBc * Dp);
-  T *kt = ws.data(), *vt = kt + D * kBc, *kp = vt + D * kBc, *qs = kp + kBc * Dp, *dop = qs + kBr * Dp;
+  T *kt = ws.get(2 * D * kBc + kBc * Dp + 2 * kBr * Dp + 3 * kBr * kBc + 2 * kBc * Dp), *vt = kt + D * kBc, *kp = vt + D * kBc, *qs = kp + kBc * Dp, *dop = qs + kBr * Dp;
   T *p = dop + kBr * Dp, *dp = p + kBr * kBc, *z = dp + kBr * kBc, *dk_acc = z + kBr * kBc;
   T* dv_acc = dk_acc + kBc * Dp;
   const int64_t bh = b * n.H + h;
@@ -463,7 +489,8 @@ void attention_backward_impl(T* dq, T* dk, T* dv, HeadsView<T> dout, HeadsView<T
   if (BH == 0) return;
   const int nt = nerve::threads_for(8 * BH * n.L * std::max<int64_t>(n.S, 1) * D);
   // delta[bh, i] = sum_d dout * out: (B, H, L)
-  std::vector<T> delta(BH * n.L);
+  Scratch<T> delta_buf;
+  T* delta = delta_buf.get(BH * n.L);
   nerve::parallel_for(BH, BH * n.L * D, [&](int64_t b0, int64_t b1) {
     for (int64_t bh = b0; bh < b1; ++bh)
       for (int64_t i = 0; i < n.L; ++i) {
@@ -483,36 +510,38 @@ void attention_backward_impl(T* dq, T* dk, T* dv, HeadsView<T> dout, HeadsView<T
 #pragma omp parallel num_threads(static_cast<int>(std::min<int64_t>(nt, BH)))
     {
       nerve::DenormalGuard guard;
-      std::vector<T> ws, dq_acc(n.L * Dp);
+      Scratch<T> ws, dq_buf;
+      T* dq_acc = dq_buf.get(n.L * Dp);
 #pragma omp for schedule(dynamic)
       for (int64_t bh = 0; bh < BH; ++bh) {
-        std::fill(dq_acc.begin(), dq_acc.end(), T(0));
+        std::fill(dq_acc, dq_acc + n.L * Dp, T(0));
         for (int64_t jt = 0; jt < nkt; ++jt)
-          backward_kv_tile(dk, dv, dq_acc.data(), dout, q, k, v, lse, delta.data(), mask, n, bh / n.H, bh % n.H,
+          backward_kv_tile(dk, dv, dq_acc, dout, q, k, v, lse, delta, mask, n, bh / n.H, bh % n.H,
                            jt * kBc, ws);
-        write_dq(bh, dq_acc.data());
+        write_dq(bh, dq_acc);
       }
     }
     return;
   }
   // Few heads: split each head's key tiles over threads, one dq buffer each.
   const int nth = static_cast<int>(std::min<int64_t>(nt, nkt));
-  std::vector<T> parts(static_cast<size_t>(nth) * n.L * Dp);
+  Scratch<T> parts_buf;
+  T* parts = parts_buf.get(nth * n.L * Dp);
   for (int64_t bh = 0; bh < BH; ++bh) {
+    std::fill(parts, parts + nth * n.L * Dp, T(0));  // all nth, even if OpenMP gives fewer threads
 #pragma omp parallel num_threads(nth)
     {
       nerve::DenormalGuard guard;
-      std::vector<T> ws;
-      T* acc = parts.data() + static_cast<size_t>(omp_get_thread_num()) * n.L * Dp;
-      std::fill(acc, acc + n.L * Dp, T(0));
+      Scratch<T> ws;
+      T* acc = parts + static_cast<size_t>(omp_get_thread_num()) * n.L * Dp;
 #pragma omp for schedule(dynamic)
       for (int64_t jt = 0; jt < nkt; ++jt)
-        backward_kv_tile(dk, dv, acc, dout, q, k, v, lse, delta.data(), mask, n, bh / n.H, bh % n.H, jt * kBc,
+        backward_kv_tile(dk, dv, acc, dout, q, k, v, lse, delta, mask, n, bh / n.H, bh % n.H, jt * kBc,
                          ws);
     }
     for (int t = 1; t < nth; ++t)
       for (int64_t e = 0; e < n.L * Dp; ++e) parts[e] += parts[static_cast<size_t>(t) * n.L * Dp + e];
-    write_dq(bh, parts.data());
+    write_dq(bh, parts);
   }
 }
 

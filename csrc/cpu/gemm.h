@@ -1,19 +1,35 @@
-// GEMM kernel API: C = alpha * op(A) @ op(B) + beta * C, row-major.
+// GEMM kernel API: C = act(alpha * op(A) @ op(B) + beta * C + bias), row-major.
 // op(A) is (M, K), op(B) is (K, N), C is (M, N). lda/ldb/ldc are row strides in
 // elements. beta == 0 overwrites C without reading it (C may hold NaN).
+// bias (optional) has N elements and is added to every row; act is applied last.
 #pragma once
 #include <cstdint>
 
 namespace nerve::cpu {
 
+enum class Activation : int { none = 0, relu = 1, gelu = 2, gelu_tanh = 3 };
+
+// Applied to C after the product, while the tile is still in cache.
+template <class T>
+struct Epilogue {
+  const T* bias = nullptr;  // (N,) or null
+  Activation act = Activation::none;
+};
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, Epilogue<T> epilogue = {});
 
-// `batch` independent GEMMs; matrix b of each operand starts at ptr + b * stride.
+// `batch` independent GEMMs; matrix b of each operand starts at ptr + b * stride
+// (stride 0 shares one matrix across the batch). The epilogue applies to each.
 template <class T>
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
-                  int64_t stride_c);
+                  int64_t stride_c, Epilogue<T> epilogue = {});
+
+// Measured FMA peak of this CPU in GFLOP/s for the current ISA, float32 or
+// float64, on `threads` threads (a register-only FMA loop, ~0.1 s of CPU time
+// per thread; each thread's rate over its own CPU time, summed).
+double peak_gflops(bool float64, int threads);
 
 }  // namespace nerve::cpu

@@ -144,3 +144,13 @@ def test_matmul_broadcasting_property(m, k, n, batch_a, batch_b, vec_a, vec_b):
     sa = (k,) if vec_a else (*batch_a, m, k)
     sb = (k,) if vec_b else (*batch_b, k, n)
     check_op(lambda a, b: a @ b, np.matmul, [sa, sb])
+
+
+def test_batched_matmul_with_an_empty_matrix_dim():
+    a = nerve.randn(2, 3, 0, 4, requires_grad=True)
+    b = nerve.randn(2, 1, 4, 5, requires_grad=True)
+    out = a @ b
+    assert tuple(out.shape) == (2, 3, 0, 5)
+    out.sum().backward()
+    assert tuple(a.grad.shape) == (2, 3, 0, 4)
+    np.testing.assert_array_equal(b.grad.numpy(), np.zeros((2, 1, 4, 5), np.float32))

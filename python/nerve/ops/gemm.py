@@ -29,7 +29,8 @@ def _batched(x, batch):
     """x as a 2-D operand shared by every batch (its batch dims are all 1) or as (prod(batch), rows, cols)."""
     if all(n == 1 for n in x.shape[:-2]):
         return x.reshape(x.shape[-2:])
-    return backend.of(x).xp.broadcast_to(x, batch + x.shape[-2:]).reshape((-1,) + x.shape[-2:])
+    count = int(np.prod(batch, dtype=np.int64))  # explicit: -1 is ambiguous when a matrix dim is 0
+    return backend.of(x).xp.broadcast_to(x, batch + x.shape[-2:]).reshape((count,) + x.shape[-2:])
 
 
 class MatMul(Function):

@@ -1,0 +1,1 @@
+"""nerve benchmarks: ``python -m bench <suite> [--save]`` (see bench/run.py)."""
