@@ -40,8 +40,9 @@ def _char_lm(cell):
                                c.options["layers"], cell=cell),
         data=_text,
         train=language.train_language_model,
-        defaults=dict(steps=1000, batch_size=32, lr=3e-3, optimizer="adam"),
-        options=dict(embed=32, hidden=128, layers=1, seq_len=64, eval_batches=16, prompt="ROMEO:\n",
+        # LSTM: hidden 256 for 1500 steps reached 1.68 nats/char in 155 s; hidden 128 for 1000 steps 1.86 in 30 s.
+        defaults=dict(steps=1500, batch_size=32, lr=3e-3, optimizer="adam"),
+        options=dict(embed=64, hidden=256, layers=1, seq_len=64, eval_batches=16, prompt="ROMEO:\n",
                      sample_length=300, temperature=0.8),
     )
 
@@ -84,7 +85,7 @@ RECIPES = {
                                       c.options["layers"], context=c.options["seq_len"]),
         data=_text,
         train=language.train_language_model,
-        defaults=dict(steps=800, batch_size=32, lr=3e-3, optimizer="adamw"),
+        defaults=dict(steps=1600, batch_size=32, lr=3e-3, optimizer="adamw"),
         options=dict(d_model=64, heads=4, layers=2, seq_len=64, eval_batches=16, prompt="ROMEO:\n",
                      sample_length=300, temperature=0.8, greedy_sample=True),
     ),
