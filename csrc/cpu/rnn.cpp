@@ -73,16 +73,6 @@ void column_sums(T* out, const T* a, int64_t rows, int64_t n, int64_t lda) {
   });
 }
 
-// out (cols, rows) = a (rows, cols)^T, in 32 x 32 tiles.
-template <class T>
-void transpose(T* out, const T* a, int64_t rows, int64_t cols) {
-  constexpr int64_t kTile = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = a[i * cols + j];
-}
-
 }  // namespace
 
 template <class T>
@@ -111,15 +101,11 @@ void rnn_forward(RnnMode mode, T* y, T* h_n, T* c_n, T* reserve, const T* x, con
   T* gates = (lstm || gru) ? reserve : y;  // receives X W_ih^T, then the cell's output
   const int64_t ld = (lstm || gru) ? rnn_reserve_width(mode, H) : H;
   gemm<T>(false, true, steps * B, GH, I, T(1), x, I, w_ih, I, T(0), gates, ld);
-  // W_hh^T (H, G*H), transposed once: the per-step GEMM packs a row-major B
-  // with contiguous copies, 1.4-1.6x faster than packing W_hh transposed
-  // every step (measured at B = 32..64, H = 256..512, float32, with the
-  // packed Goto GEMM and with the first, simple one).
-  std::unique_ptr<T[]> gh(new T[B * GH + H * GH]);
-  T* w_hh_t = gh.get() + B * GH;
-  transpose(w_hh_t, w_hh, GH, H);
+  // W_hh^T (H, G*H) packed once into the GEMM's panels; every step reuses them.
+  const PackedB<T> w_hh_t = pack_b<T>(true, H, GH, w_hh, H);
+  std::unique_ptr<T[]> gh(new T[B * GH]);
   for (int64_t t = 0; t < steps; ++t) {
-    gemm<T>(false, false, B, GH, H, T(1), h_n, H, w_hh_t, GH, T(0), gh.get(), GH);
+    gemm_packed<T>(false, B, T(1), h_n, H, w_hh_t, T(0), gh.get(), GH);
     RnnStepForward<T> s{mode, B, H, gates + t * B * ld, ld, gh.get(), bias.data(), bias.data() + GH,
                         h_n,  c_n, y + t * B * H, lengths, t};
     step_forward_isa(s);
@@ -149,13 +135,14 @@ void rnn_backward(RnnMode mode, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db
 
   std::unique_ptr<T[]> dg_buf(new T[N * ld_dg]);
   T* dg = dg_buf.get();
+  const PackedB<T> w_hh_p = pack_b<T>(false, GH, H, w_hh, H);  // (G*H, H), reused by every step
   for (int64_t t = steps - 1; t >= 0; --t) {
     const T* gates = reserve ? reserve + t * B * ld : nullptr;
     const T* c_prev = !lstm ? nullptr : t ? reserve + (t - 1) * B * ld + 4 * H : c0;
     RnnStepBackward<T> s{mode, B, H, gates, ld, c_prev, t ? ld : H, y + t * B * H, t ? y + (t - 1) * B * H : h0,
                          dy + t * B * H, dh0, dc0, dg + t * B * ld_dg, ld_dg, lengths, t};
     step_backward_isa(s);
-    gemm<T>(false, false, B, H, GH, T(1), dg + t * B * ld_dg, ld_dg, w_hh, H, T(1), dh0, H);
+    gemm_packed<T>(false, B, T(1), dg + t * B * ld_dg, ld_dg, w_hh_p, T(1), dh0, H);
   }
 
   // Recurrent weights: dW_hh = sum_t dG_t^T h_{t-1}.
