@@ -16,14 +16,23 @@
 //           for W_in): dG rows are r, z, n_h, n_i (4H), so the recurrent GEMM
 //           reads r, z, n_h contiguously and the input-side GEMMs run on
 //           [r, z] and [n_i] separately.
-// Workspaces: the gh rows (B, G*H) and W_hh^T in forward, dG (T, B, G*H
-// (+H for gru)) in backward, allocated per call (uninitialized).
+// The recurrent weight is packed once per call into the GEMM's panel layout
+// (cpu::pack_b: W_hh^T for forward, W_hh for backward) and every step runs
+// cpu::gemm_packed on it; repacking it at every step (as gemm does) cost
+// 15-20% of the recurrent GEMM time (see gemm_impl.h).
+// Workspaces: the gh rows (B, G*H) and packed W_hh^T in forward, dG (T, B,
+// G*H (+H for gru)) and packed W_hh in backward, allocated per call.
 //
-// Measured (1 thread, float32, AMD EPYC with AVX-512, packed GEMM of the gemm
-// branch; bench/results/rnn-*.md): LSTM T=100 B=64 I=256 H=512 forward
-// 234 ms = input GEMM 65 + recurrent GEMMs ~165 + cells ~3; backward 490 ms,
-// of which GEMMs 450. Against PyTorch 2.13 CPU: LSTM 0.79-1.03x, GRU
-// 1.23-4.5x (> 1: faster). The rest is GEMM speed on short-M shapes.
+// Measured (1 thread, float32, AMD EPYC with AVX-512, CPU time;
+// bench/results/rnn-2026-11-25-packed.md): LSTM T=100 B=64 I=256 H=512:
+// GEMMs at 87-107 GFLOP/s (peak ~116): forward = input GEMM ~72 ms + 100
+// recurrent GEMMs ~125 ms + cells; backward = recurrent GEMMs ~126 ms +
+// dx / dW_ih / dW_hh 69 + 77 + 138 ms + cells, column sums, first touch of
+// the dG workspace. Against PyTorch 2.13 CPU (two runs, the machine shared):
+// LSTM fwd 0.93-1.16x, fwd+bwd 0.91-1.28x; GRU fwd 1.36-4.0x, fwd+bwd
+// 1.28-5.5x (> 1: faster); before packing W_hh once, LSTM fwd+bwd 0.88-1.24x,
+// GRU 1.16-5.3x. What is left is GEMM speed (~85-90% of peak already) and
+// per-call overheads outside the GEMMs.
 #include "cpu/rnn.h"
 
 #include <algorithm>
