@@ -54,12 +54,13 @@ template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const 
 template <class T>
 PackedB<T> pack_b(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) {
   constexpr bool f64 = sizeof(T) == 8;
+  const Isa isa = current_isa();  // read once: the size and the layout must agree
   PackedB<T> p;
   p.K = K;
   p.N = N;
-  p.isa = static_cast<int>(current_isa());
+  p.isa = static_cast<int>(isa);
   int64_t size = 0;
-  switch (current_isa()) {
+  switch (isa) {
     case Isa::avx512: size = avx512::packed_b_size(f64, K, N); break;
     case Isa::avx2: size = avx2::packed_b_size(f64, K, N); break;
     default: size = generic::packed_b_size(f64, K, N); break;
@@ -72,7 +73,7 @@ PackedB<T> pack_b(bool tb, int64_t K, int64_t N, const T* B, int64_t ldb) {
     if constexpr (f64) dpack(tb, K, N, B, ldb, p.data.get());
     else spack(tb, K, N, B, ldb, p.data.get());
   };
-  switch (current_isa()) {
+  switch (isa) {
     case Isa::avx512: pack(avx512::spack_b, avx512::dpack_b); break;
     case Isa::avx2: pack(avx2::spack_b, avx2::dpack_b); break;
     default: pack(generic::spack_b, generic::dpack_b); break;
