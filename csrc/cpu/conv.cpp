@@ -146,10 +146,11 @@ void pad_plane(const Conv2dShape& s, T* __restrict xp, const T* __restrict x) {
   }
 }
 
-// Elements of a padded plane plus the slack the forward's last register block may read past its end.
+// Elements of a padded plane plus the slack the forward's last register block
+// may read past its end (the flat stride-1 loop: (kw-1)*dw more).
 template <class T>
 int64_t padded_plane_size(const Conv2dShape& s) {
-  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw;
+  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw + (s.kw - 1) * s.dw;
 }
 
 bool is_plain_1x1(const Conv2dShape& s) {

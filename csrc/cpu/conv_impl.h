@@ -9,8 +9,9 @@
 // im2col + GEMM would be a GEMM with M = channel multiplier and K = kh*kw,
 // i.e. all packing overhead. All loops read a zero-padded copy of the input
 // plane, so the inner loops have no bounds checks:
-//   forward: per output row, blocks of 16-32 outputs held in GCC vector
-//     registers across all kh*kw taps (one load + one FMA per tap);
+//   forward: blocks of 16-32 outputs held in GCC vector registers across all
+//     kh*kw taps (one load + one FMA per tap), per output row, or for stride 1
+//     over the flattened padded plane (dw_forward_flat);
 //   input gradient: for stride 1 conv.cpp runs the forward loop on dy with
 //     flipped weights (a gather); otherwise a scatter of row axpys;
 //   weight gradient: per tap, vector partial sums over the whole plane.
@@ -24,6 +25,13 @@
 //   stride 2 forward: lane-by-lane loads 2.5 -> even-lane shuffle 1.3 / 0.8-1.1
 //   8x256x14x14: fwd 0.63 / 0.25, igrad 0.6 / 0.34, wgrad 0.9 / 0.25 (oneDNN
 //     vectorizes across 16 channels of a blocked layout; rows of 14 waste lanes).
+//   flat stride-1 forward (rows run together on the padded pitch, 2 chains),
+//   old row loop -> flat, same process, alternating: 8x256x14x14 0.72 -> 0.53
+//     (PyTorch 0.29), 8x256x7x7 0.35 -> 0.22 (0.12), 32x96x28x28 3.1 -> 2.7
+//     (2.9), 32x64x56x56 8.6 -> 7.6; 32x64x32x32 2.2 -> 2.4 (keeps the row
+//     loop). The stride-1 input gradient runs the same loop, same gains.
+//     What remains on small maps is per-plane overhead (padding copy, call,
+//     scalar stores of the row pieces).
 #pragma once
 #include <cstdint>
 
@@ -128,11 +136,51 @@ void dw_forward_blocked(const Conv2dShape& s, T* __restrict y, const T* __restri
   }
 }
 
-// Narrow rows (OW <= one vector, e.g. 14x14 maps) take one-vector blocks so
-// fewer lanes compute past the row's end.
+// Stride 1: laid out on the padded plane's row pitch Wp, the output is a 1-D
+// convolution of the flattened padded plane, yf[q] = sum_ij w[i, j] *
+// xp[q + i*dh*Wp + j*dw], y[oh, ow] = yf[oh*Wp + ow]. Vectors then run across
+// row ends, so narrow maps fill whole vectors (14x14 with padding 1: 14 of
+// every 16 lanes useful, against 14 of 16 in one single-chain vector per row),
+// at the cost of Wp - OW discarded columns per row. Reads run up to
+// (kw-1)*dw + NV*L elements past the padded plane (its slack, see conv.cpp).
+template <class T, int NV>
+void dw_forward_flat(const Conv2dShape& s, T* __restrict y, const T* __restrict xp, const T* __restrict w, T bias) {
+  using V = typename Simd<T>::V;
+  constexpr int64_t L = 64 / sizeof(T), B = NV * L;
+  const int64_t Wp = padded_w(s), n = s.OH * Wp;
+  for (int64_t q0 = 0; q0 < n; q0 += B) {
+    V acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = V{} + bias;
+    for (int64_t i = 0; i < s.kh; ++i) {
+      for (int64_t j = 0; j < s.kw; ++j) {
+        const T wv = w[i * s.kw + j];
+        const T* xr = xp + q0 + i * s.dh * Wp + j * s.dw;
+        for (int v = 0; v < NV; ++v) {
+          V x;
+          __builtin_memcpy(&x, xr + v * L, sizeof(x));
+          acc[v] += wv * x;
+        }
+      }
+    }
+    // Store the outputs of [q0, q1) that fall inside rows (ow < OW).
+    const T* a = reinterpret_cast<const T*>(acc);
+    const int64_t q1 = q0 + B < n ? q0 + B : n;
+    for (int64_t oh = q0 / Wp; oh * Wp < q1; ++oh) {
+      const int64_t lo = q0 > oh * Wp ? q0 : oh * Wp, hi = q1 < oh * Wp + s.OW ? q1 : oh * Wp + s.OW;
+      for (int64_t q = lo; q < hi; ++q) y[oh * s.OW + q - oh * Wp] = a[q - q0];
+    }
+  }
+}
+
+// Stride 1 takes the flat loop unless rows are whole register blocks (OW = 32:
+// the row loop wastes nothing there, the flat one 2 of 34 columns; measured
+// 2.2 vs 2.4 ms on 32x64x32x32). Otherwise narrow rows (OW <= one vector)
+// take one-vector blocks so fewer lanes compute past the row's end.
 template <class T>
 void dw_forward_plane(const Conv2dShape& s, T* y, const T* xp, const T* w, T bias) {
-  if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
+  if (s.sh == 1 && s.sw == 1 && s.OW % kDwBlock<T> != 0)
+    dw_forward_flat<T, 2>(s, y, xp, w, bias);
+  else if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
     dw_forward_blocked<T, 1>(s, y, xp, w, bias);
   else
     dw_forward_blocked<T, 2>(s, y, xp, w, bias);

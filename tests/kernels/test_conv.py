@@ -82,6 +82,12 @@ CASES = [
     (1, 2, 9, 20, 2, 3, 3, 3, 1, 1, 2),
     (2, 3, 6, 19, 3, 3, 2, 1, (2, 0), (1, 2), 3),
     (1, 2, 3, 4, 2, 1, 1, 1, 1, 1, 2),
+    # depthwise stride 1: the flat loop (rows run together on the padded
+    # pitch) with odd maps, 5x5 taps, a multiplier; OW = 32 takes the row loop
+    (3, 5, 14, 14, 5, 3, 3, 1, 1, 1, 5),
+    (2, 3, 33, 7, 3, 5, 5, 1, 2, 1, 3),
+    (2, 4, 7, 7, 8, 3, 3, 1, 1, 1, 4),
+    (1, 2, 3, 32, 2, 3, 3, 1, 1, 1, 2),
 ]
 
 
