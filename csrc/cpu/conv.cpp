@@ -353,7 +353,8 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
     parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
       T* xp = scratch<T>(padded_plane_size<T>(s), 1);
-      T* dyp = scratch<T>(s.OH * ld, 0);
+      T* dyp = scratch<T>(s.OH * ld + kDwBlock<T>, 0);
+      zero(dyp + s.OH * ld, kDwBlock<T>);
       for (int64_t c = c0; c < c1; ++c) {
         zero(dw + c * Kg * R, Kg * R);
         for (int64_t n = 0; n < s.N; ++n) {
