@@ -37,6 +37,18 @@
 // blocked GEMM, 3x3 layers 1.0-1.45x forward+backward, 1x1 0.9x, depthwise
 // 3x3 0.35-1.0x; im2col adds 5-10% over the GEMMs alone (1 thread,
 // 32x64x32x32 3x3: 78 ms conv vs 75 ms for its GEMMs).
+// Profile (bench/results/conv-2026-11-25-convperf.md, 1 thread, CPU time): each
+// pass of a 3x3 layer is 80-97% its GEMM(s); the GEMM alone runs at 94-100
+// GFLOP/s (peak 116) where oneDNN's direct convolution reaches 100-113, so the
+// rest of the gap is the GEMM's, not im2col's. Tried and measured slower, so
+// not kept: several images side by side in one GEMM (col (Cg*R, m*P) with
+// ~1024 columns, y scattered with the bias, dy gathered, the weight gradient
+// as one GEMM with K = m*P): 128->128 16x16 fwd 13.3 -> 15.1 ms, wgrad 13.8 ->
+// 15.6, 256->256 14x14 wgrad 19.4 -> 21.9 (fwd 21.9 -> 21.4): the larger col
+// leaves L2 and the gather/scatter costs more than the fewer weight repacks
+// save; im2col in L2-sized column chunks (one GEMM per chunk): 2-75% slower
+// (the weight is repacked per chunk). The GEMM's bias epilogue adds a bias per
+// column; the conv bias is per row (output channel), hence the preload.
 #include "cpu/conv.h"
 
 #include <omp.h>
@@ -146,10 +158,11 @@ void pad_plane(const Conv2dShape& s, T* __restrict xp, const T* __restrict x) {
   }
 }
 
-// Elements of a padded plane plus the slack the forward's last register block may read past its end.
+// Elements of a padded plane plus the slack the forward's last register block
+// may read past its end (the flat stride-1 loop: (kw-1)*dw more).
 template <class T>
 int64_t padded_plane_size(const Conv2dShape& s) {
-  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw;
+  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw + (s.kw - 1) * s.dw;
 }
 
 bool is_plain_1x1(const Conv2dShape& s) {
@@ -352,7 +365,8 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
     parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
       T* xp = scratch<T>(padded_plane_size<T>(s), 1);
-      T* dyp = scratch<T>(s.OH * ld, 0);
+      T* dyp = scratch<T>(s.OH * ld + kDwBlock<T>, 0);
+      zero(dyp + s.OH * ld, kDwBlock<T>);
       for (int64_t c = c0; c < c1; ++c) {
         zero(dw + c * Kg * R, Kg * R);
         for (int64_t n = 0; n < s.N; ++n) {
