@@ -177,6 +177,24 @@ int batch_threads(const Conv2dShape& s, int64_t work) {
   return nt > 1 && (s.N % nt == 0 || s.N >= 4 * nt) ? nt : 1;
 }
 
+// Calls image(n, col, threaded_gemm) for every image n, with `col` a scratch
+// buffer of col_size elements (nullptr when 0): whole images per thread when
+// the batch splits evenly, else one image at a time with the GEMM threaded.
+template <class T, class F>
+void for_each_image(const Conv2dShape& s, int64_t flops, int64_t col_size, F&& image) {
+  const int nt = batch_threads(s, flops);
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      DenormalGuard g;
+      image(n, col_size ? scratch<T>(col_size, 0) : nullptr, false);
+    }
+  } else {
+    T* col = col_size ? scratch<T>(col_size, 0) : nullptr;
+    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
+  }
+}
+
 template <class T>
 struct Depthwise {
   void (*forward)(const Conv2dShape&, T*, const T*, const T*, T);
@@ -243,17 +261,7 @@ void conv2d_forward(const Conv2dShape& s, T* y, const T* x, const T* w, const T*
               yg, P);
     }
   };
-  const int nt = batch_threads(s, flops);
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      DenormalGuard g;
-      image(n, plain ? nullptr : scratch<T>(Cg * R * P, 0), false);
-    }
-  } else {
-    T* col = plain ? nullptr : scratch<T>(Cg * R * P, 0);
-    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
-  }
+  for_each_image<T>(s, flops, plain ? 0 : Cg * R * P, image);
 }
 
 template <class T>
@@ -323,17 +331,7 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
       }
     }
   };
-  const int nt = batch_threads(s, flops);
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      DenormalGuard g;
-      image(n, plain ? nullptr : scratch<T>(Cg * R * P, 0), false);
-    }
-  } else {
-    T* col = plain ? nullptr : scratch<T>(Cg * R * P, 0);
-    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
-  }
+  for_each_image<T>(s, flops, plain ? 0 : Cg * R * P, image);
 }
 
 template <class T>
