@@ -14,7 +14,7 @@ namespace {
 // bias (optional): 1-D, N elements, added to every row; then the activation.
 template <class T>
 void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-                double beta, const py::object& bias, cpu::Activation act) {
+                double beta, const py::object& bias, cpu::Activation act, bool prepack_b) {
   const char* op = "gemm";
   MatrixView va = matrix_view(a, op, "a"), vb = matrix_view(b, op, "b"), vc = matrix_view(out, op, "out");
   NERVE_CHECK(!vc.transposed || vc.rows <= 1 || vc.cols <= 1, op, ": argument 'out' must have contiguous rows");
@@ -52,8 +52,17 @@ void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool tra
   }
   const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
   const int64_t sc = out.ndim() == 3 ? vc.batch_stride : 0;
+  NERVE_CHECK(!prepack_b || b.ndim() == 2, op, ": argument 'b' expected a 2-D matrix with prepack_b=True, got shape ",
+              shape_str(b));
   if (batch == 0 || M == 0 || N == 0) return;
   py::gil_scoped_release nogil;
+  if (prepack_b) {  // one packed B shared by every matrix of the batch
+    const cpu::PackedB<T> packed = cpu::pack_b<T>(tb, K, N, pb, vb.ld);
+    for (int64_t i = 0; i < batch; ++i)
+      cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa + i * sa, va.ld, packed, static_cast<T>(beta), pc + i * sc,
+                          vc.ld, cpu::Epilogue<T>{pbias, act});
+    return;
+  }
   cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
                        static_cast<T>(beta), pc, vc.ld, sc, cpu::Epilogue<T>{pbias, act});
 }
@@ -69,13 +78,13 @@ cpu::Activation activation_from_name(const std::string& name) {
 }
 
 void gemm(py::array out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-          double beta, const py::object& bias, const std::string& activation) {
+          double beta, const py::object& bias, const std::string& activation, bool prepack_b) {
   const cpu::Activation act = activation_from_name(activation);
   NERVE_CHECK(a.dtype().is(b.dtype()) && a.dtype().is(out.dtype()),
               "gemm: arguments 'a', 'b' and 'out' must share one dtype, got ", dtype_str(a), ", ", dtype_str(b), ", ",
               dtype_str(out));
-  if (is_dtype<float>(a)) return gemm_typed<float>(out, a, b, trans_a, trans_b, alpha, beta, bias, act);
-  if (is_dtype<double>(a)) return gemm_typed<double>(out, a, b, trans_a, trans_b, alpha, beta, bias, act);
+  if (is_dtype<float>(a)) return gemm_typed<float>(out, a, b, trans_a, trans_b, alpha, beta, bias, act, prepack_b);
+  if (is_dtype<double>(a)) return gemm_typed<double>(out, a, b, trans_a, trans_b, alpha, beta, bias, act, prepack_b);
   NERVE_CHECK(false, "gemm: argument 'a' expected dtype float32 or float64, got ", dtype_str(a));
 }
 
@@ -84,9 +93,10 @@ void gemm(py::array out, const py::array& a, const py::array& b, bool trans_a, b
 void bind_gemm(py::module_& m) {
   m.def("gemm", &gemm, py::arg("out"), py::arg("a"), py::arg("b"), py::arg("trans_a") = false,
         py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0, py::arg("bias") = py::none(),
-        py::arg("activation") = "none",
+        py::arg("activation") = "none", py::arg("prepack_b") = false,
         "out = act(alpha * op(a) @ op(b) + beta * out + bias) (float32/float64; 2-D or batched 3-D operands;\n"
-        "bias: (N,) or None; activation: 'none', 'relu', 'gelu' (erf), 'gelu_tanh').");
+        "bias: (N,) or None; activation: 'none', 'relu', 'gelu' (erf), 'gelu_tanh').\n"
+        "prepack_b: pack op(b) (2-D) once and run every product of the batch on it (cpu::gemm_packed).");
   m.def(
       "peak_gflops",
       [](const std::string& dtype, int threads) {

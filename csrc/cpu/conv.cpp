@@ -37,6 +37,18 @@
 // blocked GEMM, 3x3 layers 1.0-1.45x forward+backward, 1x1 0.9x, depthwise
 // 3x3 0.35-1.0x; im2col adds 5-10% over the GEMMs alone (1 thread,
 // 32x64x32x32 3x3: 78 ms conv vs 75 ms for its GEMMs).
+// Profile (bench/results/conv-2026-11-25-convperf.md, 1 thread, CPU time): each
+// pass of a 3x3 layer is 80-97% its GEMM(s); the GEMM alone runs at 94-100
+// GFLOP/s (peak 116) where oneDNN's direct convolution reaches 100-113, so the
+// rest of the gap is the GEMM's, not im2col's. Tried and measured slower, so
+// not kept: several images side by side in one GEMM (col (Cg*R, m*P) with
+// ~1024 columns, y scattered with the bias, dy gathered, the weight gradient
+// as one GEMM with K = m*P): 128->128 16x16 fwd 13.3 -> 15.1 ms, wgrad 13.8 ->
+// 15.6, 256->256 14x14 wgrad 19.4 -> 21.9 (fwd 21.9 -> 21.4): the larger col
+// leaves L2 and the gather/scatter costs more than the fewer weight repacks
+// save; im2col in L2-sized column chunks (one GEMM per chunk): 2-75% slower
+// (the weight is repacked per chunk). The GEMM's bias epilogue adds a bias per
+// column; the conv bias is per row (output channel), hence the preload.
 #include "cpu/conv.h"
 
 #include <omp.h>
@@ -146,10 +158,11 @@ void pad_plane(const Conv2dShape& s, T* __restrict xp, const T* __restrict x) {
   }
 }
 
-// Elements of a padded plane plus the slack the forward's last register block may read past its end.
+// Elements of a padded plane plus the slack the forward's last register block
+// may read past its end (the flat stride-1 loop: (kw-1)*dw more).
 template <class T>
 int64_t padded_plane_size(const Conv2dShape& s) {
-  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw;
+  return (s.H + 2 * s.ph) * (s.W + 2 * s.pw) + kDwBlock<T> * s.sw + (s.kw - 1) * s.dw;
 }
 
 bool is_plain_1x1(const Conv2dShape& s) {
@@ -162,6 +175,24 @@ bool is_depthwise(const Conv2dShape& s) { return s.groups > 1 && s.C == s.groups
 int batch_threads(const Conv2dShape& s, int64_t work) {
   const int nt = threads_for(work);
   return nt > 1 && (s.N % nt == 0 || s.N >= 4 * nt) ? nt : 1;
+}
+
+// Calls image(n, col, threaded_gemm) for every image n, with `col` a scratch
+// buffer of col_size elements (nullptr when 0): whole images per thread when
+// the batch splits evenly, else one image at a time with the GEMM threaded.
+template <class T, class F>
+void for_each_image(const Conv2dShape& s, int64_t flops, int64_t col_size, F&& image) {
+  const int nt = batch_threads(s, flops);
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t n = 0; n < s.N; ++n) {
+      DenormalGuard g;
+      image(n, col_size ? scratch<T>(col_size, 0) : nullptr, false);
+    }
+  } else {
+    T* col = col_size ? scratch<T>(col_size, 0) : nullptr;
+    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
+  }
 }
 
 template <class T>
@@ -230,17 +261,7 @@ void conv2d_forward(const Conv2dShape& s, T* y, const T* x, const T* w, const T*
               yg, P);
     }
   };
-  const int nt = batch_threads(s, flops);
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      DenormalGuard g;
-      image(n, plain ? nullptr : scratch<T>(Cg * R * P, 0), false);
-    }
-  } else {
-    T* col = plain ? nullptr : scratch<T>(Cg * R * P, 0);
-    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
-  }
+  for_each_image<T>(s, flops, plain ? 0 : Cg * R * P, image);
 }
 
 template <class T>
@@ -310,17 +331,7 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
       }
     }
   };
-  const int nt = batch_threads(s, flops);
-  if (nt > 1) {
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      DenormalGuard g;
-      image(n, plain ? nullptr : scratch<T>(Cg * R * P, 0), false);
-    }
-  } else {
-    T* col = plain ? nullptr : scratch<T>(Cg * R * P, 0);
-    for (int64_t n = 0; n < s.N; ++n) image(n, col, true);
-  }
+  for_each_image<T>(s, flops, plain ? 0 : Cg * R * P, image);
 }
 
 template <class T>
@@ -352,7 +363,8 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
     parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
       T* xp = scratch<T>(padded_plane_size<T>(s), 1);
-      T* dyp = scratch<T>(s.OH * ld, 0);
+      T* dyp = scratch<T>(s.OH * ld + kDwBlock<T>, 0);
+      zero(dyp + s.OH * ld, kDwBlock<T>);
       for (int64_t c = c0; c < c1; ++c) {
         zero(dw + c * Kg * R, Kg * R);
         for (int64_t n = 0; n < s.N; ++n) {

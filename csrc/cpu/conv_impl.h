@@ -9,11 +9,13 @@
 // im2col + GEMM would be a GEMM with M = channel multiplier and K = kh*kw,
 // i.e. all packing overhead. All loops read a zero-padded copy of the input
 // plane, so the inner loops have no bounds checks:
-//   forward: per output row, blocks of 16-32 outputs held in GCC vector
-//     registers across all kh*kw taps (one load + one FMA per tap);
+//   forward: blocks of 16-32 outputs held in GCC vector registers across all
+//     kh*kw taps (one load + one FMA per tap), per output row, or for stride 1
+//     over the flattened padded plane (dw_forward_flat);
 //   input gradient: for stride 1 conv.cpp runs the forward loop on dy with
 //     flipped weights (a gather); otherwise a scatter of row axpys;
-//   weight gradient: per tap, vector partial sums over the whole plane.
+//   weight gradient: per tap, vector partial sums over the whole plane (for
+//     stride 1 over the flattened plane, dw_backward_weight_flat).
 // Measured (1 thread, AVX-512, float32, process CPU time, ms; nerve / PyTorch
 // 2.13 oneDNN), 32x64x32x32 3x3 stride 1:
 //   clipped ranges on the unpadded plane, tap-major:  fwd 8.6, wgrad 26 / 10.9
@@ -24,6 +26,18 @@
 //   stride 2 forward: lane-by-lane loads 2.5 -> even-lane shuffle 1.3 / 0.8-1.1
 //   8x256x14x14: fwd 0.63 / 0.25, igrad 0.6 / 0.34, wgrad 0.9 / 0.25 (oneDNN
 //     vectorizes across 16 channels of a blocked layout; rows of 14 waste lanes).
+//   flat stride-1 forward (rows run together on the padded pitch, 2 chains),
+//   old row loop -> flat, same process, alternating: 8x256x14x14 0.72 -> 0.53
+//     (PyTorch 0.29), 8x256x7x7 0.35 -> 0.22 (0.12), 32x96x28x28 3.1 -> 2.7
+//     (2.9), 32x64x56x56 8.6 -> 7.6; 32x64x32x32 2.2 -> 2.4 (keeps the row
+//     loop). The stride-1 input gradient runs the same loop, same gains.
+//   flat stride-1 weight gradient (one chain per tap, dy and its mask loaded
+//     once per block for all taps), same comparison: 8x256x14x14 0.97 -> 0.82
+//     (PyTorch 0.28), 8x256x7x7 0.69 -> 0.42 (0.13), 32x96x28x28 6.4 -> 5.0
+//     (3.6), 32x64x56x56 13.3 -> 10.6 (39); 32x64x32x32 keeps the row loop.
+//   What remains on small maps is per-plane overhead (padding and dy copies,
+//   calls, scalar stores of the row pieces): oneDNN's channel-blocked loops
+//   have none of it.
 #pragma once
 #include <cstdint>
 
@@ -128,11 +142,56 @@ void dw_forward_blocked(const Conv2dShape& s, T* __restrict y, const T* __restri
   }
 }
 
-// Narrow rows (OW <= one vector, e.g. 14x14 maps) take one-vector blocks so
-// fewer lanes compute past the row's end.
+// Stride 1: laid out on the padded plane's row pitch Wp, the output is a 1-D
+// convolution of the flattened padded plane, yf[q] = sum_ij w[i, j] *
+// xp[q + i*dh*Wp + j*dw], y[oh, ow] = yf[oh*Wp + ow]. Vectors then run across
+// row ends, so narrow maps fill whole vectors (14x14 with padding 1: 14 of
+// every 16 lanes useful, against 14 of 16 in one single-chain vector per row),
+// at the cost of Wp - OW discarded columns per row. Reads run up to
+// (kw-1)*dw + NV*L elements past the padded plane (its slack, see conv.cpp).
+template <class T, int NV>
+void dw_forward_flat(const Conv2dShape& s, T* __restrict y, const T* __restrict xp, const T* __restrict w, T bias) {
+  using V = typename Simd<T>::V;
+  constexpr int64_t L = 64 / sizeof(T), B = NV * L;
+  const int64_t Wp = padded_w(s), n = s.OH * Wp;
+  for (int64_t q0 = 0; q0 < n; q0 += B) {
+    V acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = V{} + bias;
+    for (int64_t i = 0; i < s.kh; ++i) {
+      for (int64_t j = 0; j < s.kw; ++j) {
+        const T wv = w[i * s.kw + j];
+        const T* xr = xp + q0 + i * s.dh * Wp + j * s.dw;
+        for (int v = 0; v < NV; ++v) {
+          V x;
+          __builtin_memcpy(&x, xr + v * L, sizeof(x));
+          acc[v] += wv * x;
+        }
+      }
+    }
+    // Store the outputs of [q0, q1) that fall inside rows (ow < OW).
+    const T* a = reinterpret_cast<const T*>(acc);
+    const int64_t q1 = q0 + B < n ? q0 + B : n;
+    for (int64_t oh = q0 / Wp; oh * Wp < q1; ++oh) {
+      const int64_t lo = q0 > oh * Wp ? q0 : oh * Wp, hi = q1 < oh * Wp + s.OW ? q1 : oh * Wp + s.OW;
+      for (int64_t q = lo; q < hi; ++q) y[oh * s.OW + q - oh * Wp] = a[q - q0];
+    }
+  }
+}
+
+// Stride 1 takes the flat loop unless rows are whole register blocks (OW = 32:
+// the row loop wastes nothing there, the flat one 2 of 34 columns; measured
+// 2.2 vs 2.4 ms on 32x64x32x32). Otherwise narrow rows (OW <= one vector)
+// take one-vector blocks so fewer lanes compute past the row's end.
+template <class T>
+bool dw_flat(const Conv2dShape& s) {
+  return s.sh == 1 && s.sw == 1 && s.OW % kDwBlock<T> != 0;
+}
+
 template <class T>
 void dw_forward_plane(const Conv2dShape& s, T* y, const T* xp, const T* w, T bias) {
-  if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
+  if (dw_flat<T>(s))
+    dw_forward_flat<T, 2>(s, y, xp, w, bias);
+  else if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
     dw_forward_blocked<T, 1>(s, y, xp, w, bias);
   else
     dw_forward_blocked<T, 2>(s, y, xp, w, bias);
@@ -160,11 +219,56 @@ void dw_backward_input_plane(const Conv2dShape& s, T* __restrict dxp, const T* _
   }
 }
 
-// Row stride of the zero-padded dy copy the weight gradient reads: whole
-// vector blocks, so its loads never leave the copy.
+// Row stride of the zero-padded dy copy the weight gradient reads: the padded
+// plane's pitch for the flat loop, else whole vector blocks, so its loads
+// never leave the copy. The copy holds OH rows and one more vector of zeros.
 template <class T>
 int64_t dw_dy_stride(const Conv2dShape& s) {
-  return (s.OW + kDwBlock<T> - 1) / kDwBlock<T> * kDwBlock<T>;
+  return dw_flat<T>(s) ? padded_w(s) : (s.OW + kDwBlock<T> - 1) / kDwBlock<T> * kDwBlock<T>;
+}
+
+// Flat stride-1 weight gradient (see dw_forward_flat): dw[i, j] += sum_q
+// dyf[q] * xp[q + i*dh*Wp + j*dw] over q < OH*Wp, dyf = dy on pitch Wp. Each
+// vector of dy and its lane mask (column < OW and q < OH*Wp, so that whatever
+// x holds in discarded lanes never enters the sum) are loaded once for up to
+// kTaps taps, one accumulator chain per tap.
+template <class T>
+void dw_backward_weight_flat(const Conv2dShape& s, T* __restrict dw, const T* __restrict xp,
+                             const T* __restrict dyf) {
+  using V = typename Simd<T>::V;
+  using M = typename Simd<T>::M;
+  using I = typename Simd<T>::I;
+  constexpr int64_t L = 64 / sizeof(T);
+  constexpr int kTaps = 9;
+  const int64_t Wp = padded_w(s), n = s.OH * Wp, R = s.kh * s.kw;
+  M lane{};
+  for (int64_t l = 0; l < L; ++l) lane[l] = static_cast<I>(l);
+  for (int64_t t0 = 0; t0 < R; t0 += kTaps) {
+    const int nt = static_cast<int>(R - t0 < kTaps ? R - t0 : kTaps);
+    int64_t off[kTaps] = {};
+    for (int t = 0; t < nt; ++t) off[t] = (t0 + t) / s.kw * s.dh * Wp + (t0 + t) % s.kw * s.dw;
+    V acc[kTaps] = {};
+    M col = lane;  // (q0 + lane) % Wp, kept by subtraction (Wp may be below L)
+    for (int64_t l = 0; l < L; ++l) col[l] = static_cast<I>(l % Wp);
+    for (int64_t q0 = 0; q0 < n; q0 += L) {
+      V y;
+      __builtin_memcpy(&y, dyf + q0, sizeof(V));
+      const M keep = (col < static_cast<I>(s.OW)) & (lane + static_cast<I>(q0) < static_cast<I>(n));
+      for (int t = 0; t < kTaps; ++t) {
+        if (t >= nt) break;
+        V x;
+        __builtin_memcpy(&x, xp + q0 + off[t], sizeof(V));
+        acc[t] += (keep ? x : V{}) * y;
+      }
+      col += static_cast<I>(L);
+      for (int64_t r = 0; r <= L / Wp; ++r) col = col >= static_cast<I>(Wp) ? col - static_cast<I>(Wp) : col;
+    }
+    for (int t = 0; t < nt; ++t) {
+      T total = 0;
+      for (int64_t l = 0; l < L; ++l) total += acc[t][l];
+      dw[t0 + t] += total;
+    }
+  }
 }
 
 // dw (kh*kw) += sum_{oh, ow} dy[oh, ow] * xp[oh*sh + i*dh, ow*sw + j*dw], with
@@ -216,7 +320,9 @@ void dw_backward_weight_blocked(const Conv2dShape& s, T* __restrict dw, const T*
 
 template <class T>
 void dw_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T* dyp) {
-  if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
+  if (dw_flat<T>(s))
+    dw_backward_weight_flat(s, dw, xp, dyp);
+  else if (s.OW <= 64 / static_cast<int64_t>(sizeof(T)))
     dw_backward_weight_blocked<T, 1>(s, dw, xp, dyp);
   else
     dw_backward_weight_blocked<T, 2>(s, dw, xp, dyp);

@@ -4,6 +4,8 @@
 // bias (optional) has N elements and is added to every row; act is applied last.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 namespace nerve::cpu {
 
@@ -26,6 +28,28 @@ template <class T>
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c, Epilogue<T> epilogue = {});
+
+// op(B) (K, N) packed once into the GEMM's panel layout, for many products
+// with the same B (an RNN's recurrent weight at every time step): gemm_packed
+// then skips the packing that gemm does on every call. The layout belongs to
+// the ISA current at pack_b time; gemm_packed runs that ISA's kernels.
+template <class T>
+struct PackedB {
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  int64_t K = 0, N = 0;
+  int isa = 0;  // a cpu::Isa
+  std::unique_ptr<T[], Free> data;
+};
+
+template <class T>
+PackedB<T> pack_b(bool trans_b, int64_t K, int64_t N, const T* B, int64_t ldb);
+
+// gemm with op(B) = the packed matrix (K = B.K, N = B.N).
+template <class T>
+void gemm_packed(bool trans_a, int64_t M, T alpha, const T* A, int64_t lda, const PackedB<T>& B, T beta, T* C,
+                 int64_t ldc, Epilogue<T> epilogue = {});
 
 // Measured FMA peak of this CPU in GFLOP/s for the current ISA, float32 or
 // float64, on `threads` threads (a register-only FMA loop, ~0.1 s of CPU time

@@ -16,14 +16,23 @@
 //           for W_in): dG rows are r, z, n_h, n_i (4H), so the recurrent GEMM
 //           reads r, z, n_h contiguously and the input-side GEMMs run on
 //           [r, z] and [n_i] separately.
-// Workspaces: the gh rows (B, G*H) and W_hh^T in forward, dG (T, B, G*H
-// (+H for gru)) in backward, allocated per call (uninitialized).
+// The recurrent weight is packed once per call into the GEMM's panel layout
+// (cpu::pack_b: W_hh^T for forward, W_hh for backward) and every step runs
+// cpu::gemm_packed on it; repacking it at every step (as gemm does) cost
+// 15-20% of the recurrent GEMM time (see gemm_impl.h).
+// Workspaces: the gh rows (B, G*H) and packed W_hh^T in forward, dG (T, B,
+// G*H (+H for gru)) and packed W_hh in backward, allocated per call.
 //
-// Measured (1 thread, float32, AMD EPYC with AVX-512, packed GEMM of the gemm
-// branch; bench/results/rnn-*.md): LSTM T=100 B=64 I=256 H=512 forward
-// 234 ms = input GEMM 65 + recurrent GEMMs ~165 + cells ~3; backward 490 ms,
-// of which GEMMs 450. Against PyTorch 2.13 CPU: LSTM 0.79-1.03x, GRU
-// 1.23-4.5x (> 1: faster). The rest is GEMM speed on short-M shapes.
+// Measured (1 thread, float32, AMD EPYC with AVX-512, CPU time;
+// bench/results/rnn-2026-11-25-packed.md): LSTM T=100 B=64 I=256 H=512:
+// GEMMs at 87-107 GFLOP/s (peak ~116): forward = input GEMM ~72 ms + 100
+// recurrent GEMMs ~125 ms + cells; backward = recurrent GEMMs ~126 ms +
+// dx / dW_ih / dW_hh 69 + 77 + 138 ms + cells, column sums, first touch of
+// the dG workspace. Against PyTorch 2.13 CPU (two runs, the machine shared):
+// LSTM fwd 0.93-1.16x, fwd+bwd 0.91-1.28x; GRU fwd 1.36-4.0x, fwd+bwd
+// 1.28-5.5x (> 1: faster); before packing W_hh once, LSTM fwd+bwd 0.88-1.24x,
+// GRU 1.16-5.3x. What is left is GEMM speed (~85-90% of peak already) and
+// per-call overheads outside the GEMMs.
 #include "cpu/rnn.h"
 
 #include <algorithm>
@@ -73,16 +82,6 @@ void column_sums(T* out, const T* a, int64_t rows, int64_t n, int64_t lda) {
   });
 }
 
-// out (cols, rows) = a (rows, cols)^T, in 32 x 32 tiles.
-template <class T>
-void transpose(T* out, const T* a, int64_t rows, int64_t cols) {
-  constexpr int64_t kTile = 32;
-  for (int64_t i0 = 0; i0 < rows; i0 += kTile)
-    for (int64_t j0 = 0; j0 < cols; j0 += kTile)
-      for (int64_t i = i0; i < std::min(rows, i0 + kTile); ++i)
-        for (int64_t j = j0; j < std::min(cols, j0 + kTile); ++j) out[j * rows + i] = a[i * cols + j];
-}
-
 }  // namespace
 
 template <class T>
@@ -111,15 +110,11 @@ void rnn_forward(RnnMode mode, T* y, T* h_n, T* c_n, T* reserve, const T* x, con
   T* gates = (lstm || gru) ? reserve : y;  // receives X W_ih^T, then the cell's output
   const int64_t ld = (lstm || gru) ? rnn_reserve_width(mode, H) : H;
   gemm<T>(false, true, steps * B, GH, I, T(1), x, I, w_ih, I, T(0), gates, ld);
-  // W_hh^T (H, G*H), transposed once: the per-step GEMM packs a row-major B
-  // with contiguous copies, 1.4-1.6x faster than packing W_hh transposed
-  // every step (measured at B = 32..64, H = 256..512, float32, with the
-  // packed Goto GEMM and with the first, simple one).
-  std::unique_ptr<T[]> gh(new T[B * GH + H * GH]);
-  T* w_hh_t = gh.get() + B * GH;
-  transpose(w_hh_t, w_hh, GH, H);
+  // W_hh^T (H, G*H) packed once into the GEMM's panels; every step reuses them.
+  const PackedB<T> w_hh_t = pack_b<T>(true, H, GH, w_hh, H);
+  std::unique_ptr<T[]> gh(new T[B * GH]);
   for (int64_t t = 0; t < steps; ++t) {
-    gemm<T>(false, false, B, GH, H, T(1), h_n, H, w_hh_t, GH, T(0), gh.get(), GH);
+    gemm_packed<T>(false, B, T(1), h_n, H, w_hh_t, T(0), gh.get(), GH);
     RnnStepForward<T> s{mode, B, H, gates + t * B * ld, ld, gh.get(), bias.data(), bias.data() + GH,
                         h_n,  c_n, y + t * B * H, lengths, t};
     step_forward_isa(s);
@@ -149,13 +144,14 @@ void rnn_backward(RnnMode mode, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db
 
   std::unique_ptr<T[]> dg_buf(new T[N * ld_dg]);
   T* dg = dg_buf.get();
+  const PackedB<T> w_hh_p = pack_b<T>(false, GH, H, w_hh, H);  // (G*H, H), reused by every step
   for (int64_t t = steps - 1; t >= 0; --t) {
     const T* gates = reserve ? reserve + t * B * ld : nullptr;
     const T* c_prev = !lstm ? nullptr : t ? reserve + (t - 1) * B * ld + 4 * H : c0;
     RnnStepBackward<T> s{mode, B, H, gates, ld, c_prev, t ? ld : H, y + t * B * H, t ? y + (t - 1) * B * H : h0,
                          dy + t * B * H, dh0, dc0, dg + t * B * ld_dg, ld_dg, lengths, t};
     step_backward_isa(s);
-    gemm<T>(false, false, B, H, GH, T(1), dg + t * B * ld_dg, ld_dg, w_hh, H, T(1), dh0, H);
+    gemm_packed<T>(false, B, T(1), dg + t * B * ld_dg, ld_dg, w_hh_p, T(1), dh0, H);
   }
 
   // Recurrent weights: dW_hh = sum_t dG_t^T h_{t-1}.

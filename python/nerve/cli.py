@@ -25,6 +25,14 @@ def _add_train_parser(sub):
     p.add_argument("--out", help="checkpoint path (default ./runs/<model>.npz)")
     p.add_argument("--plot", help="also write loss and accuracy curves to this PNG (needs matplotlib)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--steps", type=int, help="optimizer steps, for the language models (default: the model's)")
+    p.add_argument("--clip", type=float, default=1.0, help="language models: max gradient norm (0: off); default 1")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="gan: one-sided label smoothing, real label 1 - this (e.g. 0.1); default 0")
+    p.add_argument("--sample-every", type=int, default=0,
+                   help="gan: also write a grid of samples every this many steps (default 0: at the end only)")
+    p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a model option, e.g. -o hidden=256 -o seq_len=128 (unknown keys list the model's options)")
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel over the processes of `mpirun -np N nerve train ...` (MPI on cpu, NCCL on "
                         "cuda; needs mpi4py); --batch-size is per rank; rank 0 prints and saves")
@@ -37,16 +45,22 @@ def _train(args):
     from nerve.models.training import TrainConfig
     recipe = RECIPES[args.model]
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
-             "weight_decay": args.weight_decay, "schedule": args.schedule, "threads": args.threads}
+             "steps": args.steps, "weight_decay": args.weight_decay, "schedule": args.schedule,
+             "threads": args.threads}
     config = TrainConfig(**{**recipe.defaults, **{k: v for k, v in given.items() if v is not None}},
                          seed=args.seed, device=args.device, num_workers=args.workers,
                          out=args.out or os.path.join("runs", f"{args.model}.npz"), plot=args.plot,
-                         progress=not args.quiet, distributed=args.distributed)
+                         progress=not args.quiet, distributed=args.distributed, clip=args.clip,
+                         label_smoothing=args.label_smoothing, sample_every=args.sample_every,
+                         options=_options(args.model, recipe.options, args.option))
     if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0 or config.weight_decay < 0:
         raise SystemExit(f"nerve train: need --epochs >= 1, --batch-size >= 1, --lr > 0 and --weight-decay >= 0, "
                          f"got {config.epochs}, {config.batch_size}, {config.lr} and {config.weight_decay}")
     if config.threads is not None and config.threads < 1:
         raise SystemExit(f"nerve train: --threads must be >= 1, got {config.threads}")
+    if config.steps < 0 or not 0 <= config.label_smoothing < 1 or config.sample_every < 0:
+        raise SystemExit(f"nerve train: need --steps >= 0, --label-smoothing in [0, 1) and --sample-every >= 0, "
+                         f"got {config.steps}, {config.label_smoothing} and {config.sample_every}")
     if nerve.device(config.device).type == "cuda" and not nerve.cuda.is_available():
         raise SystemExit(f"nerve train: --device {config.device}: {nerve.cuda.unavailable_reason()}")
     threads_before = nerve.kernels.get_num_threads()
@@ -69,6 +83,28 @@ def _train(args):
             dist.destroy_process_group()
     finally:
         nerve.kernels.set_num_threads(threads_before)
+
+
+def _options(model, defaults, given):
+    """The recipe's options updated by -o KEY=VALUE strings, each value parsed as its default's type."""
+    options = dict(defaults)
+    for item in given:
+        key, sep, value = item.partition("=")
+        if not sep or key not in defaults:
+            known = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise SystemExit(f"nerve train {model}: -o expected KEY=VALUE with a known KEY, got {item!r}; "
+                             f"options: {known}")
+        kind = type(defaults[key])
+        try:
+            if kind is bool:
+                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                options[key] = value.lower() in ("1", "true", "yes")
+            else:
+                options[key] = kind(value.encode().decode("unicode_escape") if kind is str else value)
+        except ValueError:
+            raise SystemExit(f"nerve train {model}: -o {key} expected a {kind.__name__}, got {value!r}") from None
+    return options
 
 
 def main(argv=None):

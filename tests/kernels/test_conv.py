@@ -82,6 +82,12 @@ CASES = [
     (1, 2, 9, 20, 2, 3, 3, 3, 1, 1, 2),
     (2, 3, 6, 19, 3, 3, 2, 1, (2, 0), (1, 2), 3),
     (1, 2, 3, 4, 2, 1, 1, 1, 1, 1, 2),
+    # depthwise stride 1: the flat loop (rows run together on the padded
+    # pitch) with odd maps, 5x5 taps, a multiplier; OW = 32 takes the row loop
+    (3, 5, 14, 14, 5, 3, 3, 1, 1, 1, 5),
+    (2, 3, 33, 7, 3, 5, 5, 1, 2, 1, 3),
+    (2, 4, 7, 7, 8, 3, 3, 1, 1, 1, 4),
+    (1, 2, 3, 32, 2, 3, 3, 1, 1, 1, 2),
 ]
 
 
@@ -249,3 +255,21 @@ def test_conv2d_native_checks_layout_and_aliasing(rng):
         ro = np.empty((2, 4, 3, 3))
         ro.flags.writeable = False
         nerve._C.conv2d_forward(ro, x, w, None, (1, 1), (0, 0), (1, 1), 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_depthwise_weight_gradient_ignores_discarded_lanes(rng, isa, dtype):
+    # The flat stride-1 loop reads, in lanes past each output row, the next
+    # row's first columns; an inf there (x[:, :, r, 0], no padding) may only
+    # reach the tap that really reads column 0.
+    x = rng.standard_normal((2, 3, 14, 14)).astype(dtype)
+    x[:, :, 5, 0] = np.inf
+    dy = rng.standard_normal((2, 3, 12, 12)).astype(dtype)
+    dw, _ = K.conv2d_backward_weight(x, dy, (3, 1, 3, 3), groups=3)
+    assert not np.isfinite(dw[..., 0]).all()
+    xf = np.where(np.isfinite(x), x, 0).astype(np.float64)
+    ref = np.zeros((3, 1, 3, 3))
+    for i in range(3):
+        for j in range(1, 3):
+            ref[:, 0, i, j] = (xf[:, :, i:i + 12, j:j + 12] * dy).sum(axis=(0, 2, 3))
+    np.testing.assert_allclose(dw[..., 1:], ref[..., 1:], rtol=1e-4, atol=1e-4)

@@ -122,6 +122,56 @@ def test_batched(isa, rng, dtype):
                                atol=_atol(dtype, k))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ta,tb", TRANS)
+def test_prepacked_b(isa, rng, dtype, ta, tb):
+    """prepack_b=True: op(b) packed once (cpu::pack_b), every matrix of a batch of a
+    multiplied by it (cpu::gemm_packed), with alpha, beta, bias and an activation."""
+    for m, k, n in SHAPES:
+        if isa == "generic" and m * n * k > 1e7 and (ta, tb) != (False, False):
+            continue
+        a, b = _operands(rng, dtype, m, k, n, ta, tb)
+        a3 = np.stack([a, -2 * a, a[::-1]])  # three products on one packed b
+        out = np.full((3, m, n), np.nan, dtype)
+        _C.gemm(out, a3, b, ta, tb, prepack_b=True)
+        np.testing.assert_allclose(out, _ref(a3, b[None], ta, tb), rtol=0, atol=2 * _atol(dtype, k),
+                                   err_msg=f"{(m, k, n)}")
+        bias = rng.standard_normal(n).astype(dtype)
+        c = rng.standard_normal((m, n)).astype(dtype)
+        want = _ref(a, b, ta, tb, -0.5, 0.75, c, bias, "relu")
+        _C.gemm(c, a, b, ta, tb, -0.5, 0.75, bias=bias, activation="relu", prepack_b=True)
+        np.testing.assert_allclose(c, want, rtol=0, atol=_atol(dtype, k), err_msg=f"{(m, k, n)} epilogue")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_prepacked_b_views_and_threads(rng, dtype):
+    """Strided and transposed views of b, and products split over 2 threads (by
+    columns of the packed b when M is small, as in an RNN step)."""
+    big_b = rng.standard_normal((80, 100)).astype(dtype)
+    a = rng.standard_normal((19, 45)).astype(dtype)
+    for b in [big_b[2:47, 7:77], big_b[4:74, 1:46].T]:  # (K=45, N=70), row stride 100 / column-contiguous
+        out = np.empty((19, 70), dtype)
+        _C.gemm(out, a, b, prepack_b=True)
+        np.testing.assert_allclose(out, _ref(a, b, False, False), rtol=0, atol=_atol(dtype, 45))
+    before = _C.get_num_threads()
+    try:
+        _C.set_num_threads(2)
+        for m, k, n in [(24, 400, 1000), (300, 64, 250), (7, 700, 1003)]:
+            a, b = _operands(rng, dtype, m, k, n, False, True)
+            out = np.empty((m, n), dtype)
+            _C.gemm(out, a, b, False, True, prepack_b=True)
+            np.testing.assert_allclose(out, _ref(a, b, False, True), rtol=0, atol=_atol(dtype, k))
+    finally:
+        _C.set_num_threads(before)
+
+
+def test_prepacked_b_zero_sizes():
+    for m, k, n in [(0, 4, 5), (4, 0, 5), (4, 5, 0)]:
+        out = np.full((m, n), np.nan, np.float32)
+        _C.gemm(out, np.ones((m, k), np.float32), np.ones((k, n), np.float32), prepack_b=True)
+        np.testing.assert_array_equal(out, np.zeros((m, n)))
+
+
 def test_batched_threads(rng):
     """The batch-parallel path and the split-matrix path agree with one thread."""
     before = _C.get_num_threads()
@@ -194,6 +244,9 @@ def test_peak_gflops():
 
 def test_bad_input():
     f32 = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"gemm: argument 'b' expected a 2-D matrix with prepack_b=True, got shape \(2, 4, 5\)"):
+        _C.gemm(np.empty((2, 3, 5), np.float32), np.ones((2, 3, 4), np.float32), np.ones((2, 4, 5), np.float32),
+                prepack_b=True)
     with pytest.raises(ValueError, match=r"gemm: argument 'b' expected shape \(K=4, N\).*got \(5, 2\)"):
         _C.gemm(np.empty((3, 2), np.float32), f32, np.ones((5, 2), np.float32))
     with pytest.raises(ValueError, match=r"gemm: argument 'out' expected shape \(3, 2\), got \(2, 3\)"):

@@ -49,8 +49,9 @@ class CharLM(nn.Module):
         was_training = self.training
         self.eval()
         rng = nerve.random.generator() if rng is None else rng
+        device = next(self.parameters()).device
         ids = vocab.encode(prompt)
-        logits, state = self(nerve.tensor(ids[None, :]))
+        logits, state = self(nerve.tensor(ids[None, :], device=device))
         out = []
         for _ in range(length):
             last = logits.numpy()[0, -1].astype(np.float64)
@@ -60,6 +61,6 @@ class CharLM(nn.Module):
                 p = np.exp((last - last.max()) / temperature)
                 nxt = int(rng.choice(len(p), p=p / p.sum()))
             out.append(nxt)
-            logits, state = self(nerve.tensor([[nxt]]), state)
+            logits, state = self(nerve.tensor([[nxt]], device=device), state)
         self.train(was_training)
         return prompt + vocab.decode(out)

@@ -40,12 +40,25 @@ class TrainConfig:
     plot: str = None
     progress: bool = True
     distributed: bool = False  # data-parallel over the ranks of nerve.distributed's default group
+    steps: int = 0  # optimizer steps, for recipes that draw random batches (language models) instead of epochs
+    clip: float = 1.0  # gradient-norm clipping for the language models (0: off)
+    label_smoothing: float = 0.0  # GAN: one-sided smoothing of the real label
+    sample_every: int = 0  # GAN: write a sample grid every this many steps (0: only at the end)
+    options: dict = dataclasses.field(default_factory=dict)  # model sizes etc.: the recipe's options, -o KEY=VALUE
 
 
 def make_optimizer(name, params, lr, weight_decay):
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}, expected one of {', '.join(OPTIMIZERS)}")
     return OPTIMIZERS[name](params, lr, weight_decay)
+
+
+def digits_split(config):
+    """The built-in 8x8 digits in [0, 1], 80/20 stratified split (fixed, seed 0): (train, test) TensorDatasets."""
+    from nerve.data import TensorDataset, load_digits, train_test_split
+    images, labels = load_digits()
+    x_train, x_test, y_train, y_test = train_test_split(images, labels, test_size=0.2, seed=0, stratify=labels)
+    return TensorDataset(x_train, y_train), TensorDataset(x_test, y_test)
 
 
 def evaluate(model, dataset, config, criterion):
