@@ -11,7 +11,7 @@ void bind_optim(py::module_& m);
 void bind_rnn(py::module_& m);
 void bind_conv(py::module_& m);
 void bind_pool(py::module_& m);
-void bind_norm(py::module_& m);
+void bind_batch_norm(py::module_& m);
 void bind_attention(py::module_& m);
 void bind_layer_norm(py::module_& m);
 void bind_embedding(py::module_& m);

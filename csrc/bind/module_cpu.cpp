@@ -24,7 +24,7 @@ PYBIND11_MODULE(_C, m) {
   nerve::bind::bind_rnn(m);
   nerve::bind::bind_conv(m);
   nerve::bind::bind_pool(m);
-  nerve::bind::bind_norm(m);
+  nerve::bind::bind_batch_norm(m);
   nerve::bind::bind_attention(m);
   nerve::bind::bind_layer_norm(m);
   nerve::bind::bind_embedding(m);

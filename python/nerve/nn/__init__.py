@@ -12,12 +12,12 @@ from nerve.nn.loss import (
     BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, NLLLoss, SmoothL1Loss,
 )
 from nerve.nn.module import Module
-from nerve.nn.norm import BatchNorm1d, BatchNorm2d
-from nerve.nn.normalization import LayerNorm
+from nerve.nn.batch_norm import BatchNorm1d, BatchNorm2d
+from nerve.nn.layer_norm import LayerNorm
 from nerve.nn.parameter import Parameter
 from nerve.nn import parallel
 from nerve.nn.pool import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from nerve.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
-from nerve.nn.sparse import Embedding
+from nerve.nn.embedding import Embedding
 from nerve.nn.transformer import (MultiheadAttention, Transformer, TransformerDecoder, TransformerDecoderLayer,
                                   TransformerEncoder, TransformerEncoderLayer)

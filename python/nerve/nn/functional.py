@@ -8,7 +8,7 @@ from nerve.ops import conv as CV
 from nerve.ops import dropout as D
 from nerve.ops import gemm as G
 from nerve.ops import loss as L
-from nerve.ops import norm as NM
+from nerve.ops import batch_norm as NM
 from nerve.ops import pool as PL
 from nerve.tensor import Tensor, where
 

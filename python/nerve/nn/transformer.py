@@ -27,7 +27,7 @@ from nerve.nn.container import ModuleList
 from nerve.nn.dropout import Dropout
 from nerve.nn.linear import Linear
 from nerve.nn.module import Module
-from nerve.nn.normalization import LayerNorm
+from nerve.nn.layer_norm import LayerNorm
 from nerve.nn.parameter import Parameter
 from nerve.ops.attention import attention_with_weights, fused_attention
 from nerve.tensor import Tensor, empty

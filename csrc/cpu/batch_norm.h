@@ -1,9 +1,9 @@
-// Normalization kernel API. See norm.cpp.
+// Normalization kernel API. See batch_norm.cpp.
 //
 // Batch norm: x is viewed as (N, C, L) (L = H*W for BatchNorm2d, 1 or the
 // sequence length for BatchNorm1d); statistics are per channel over N*L.
 // Kernels overwrite their outputs (running stats are updated in place) and
-// assume checked, contiguous arrays (bind/norm.cpp).
+// assume checked, contiguous arrays (bind/batch_norm.cpp).
 #pragma once
 #include <cstdint>
 

@@ -1,7 +1,7 @@
 // Bindings for the normalization family: checks only, no math. x is (N, C, L)
 // C-contiguous (the Python side reshapes (N, C), (N, C, L) and (N, C, H, W)
 // to that); per-channel arrays are (C,). Optional arrays are None when absent.
-#include "cpu/norm.h"
+#include "cpu/batch_norm.h"
 
 #include <pybind11/stl.h>
 
@@ -132,7 +132,7 @@ void batch_norm_backward(Opt grad_input, Opt grad_weight, Opt grad_bias, py::arr
 
 }  // namespace
 
-void bind_norm(py::module_& m) {
+void bind_batch_norm(py::module_& m) {
   m.def("batch_norm_forward", &batch_norm_forward, py::arg("out"), py::arg("save_mean"), py::arg("save_invstd"),
         py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("running_mean"), py::arg("running_var"),
         py::arg("training"), py::arg("momentum"), py::arg("eps"),
