@@ -57,7 +57,6 @@ def test_mlp_training_is_bitwise_reproducible(two_threads):
     assert first[0][-1] < first[0][0]  # it did train
 
 
-@pytest.mark.skipif(not hasattr(nn, "Conv2d"), reason="conv is not on this branch yet")
 def test_cnn_training_is_bitwise_reproducible(two_threads):
     def cnn():
         return nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),

@@ -114,8 +114,7 @@ def test_float32_leading_axis_sum_within_recursive_bound():
     assert (np.abs(got - ref) <= 10 * math.sqrt(n) * U32 * mass).all()  # the typical size, with margin
 
 
-# ---------------------------------------------------------- after attention lands
-@pytest.mark.skipif(not hasattr(F, "layer_norm"), reason="layer_norm is not on this branch yet")
+# ---------------------------------------------------------- layer norm, attention
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_layer_norm_constant_rows_and_large_offsets(dtype):
     rng = np.random.default_rng(0)
@@ -133,7 +132,6 @@ def test_layer_norm_constant_rows_and_large_offsets(dtype):
     assert np.isfinite(xt.grad.numpy()).all()
 
 
-@pytest.mark.skipif(not hasattr(F, "scaled_dot_product_attention"), reason="attention is not on this branch yet")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_attention_extreme_scores_and_fully_masked_rows(dtype):
     rng = np.random.default_rng(0)

@@ -61,27 +61,25 @@ def gelu_task(n):
     return run
 
 
+def conv_task():
+    import nerve.kernels as K
+    x, w = f32(4, 8, 20, 20), f32(16, 8, 3, 3)
+    return lambda: [K.conv2d(x, w, stride=1, padding=1)]
+
+
+def attention_task():
+    import nerve.kernels as K
+    q, k, v = f32(2, 3, 65, 32), f32(2, 3, 70, 32), f32(2, 3, 70, 32)
+    return lambda: list(K.attention(q, k, v, is_causal=False))
+
+
 # Sizes large enough that each call splits across OpenMP threads inside.
 TASKS = [gemm_task(301, 257, 129), gemm_task(64, 513, 200, trans_b=True), gemm_task(7, 9, 1000),
-         cross_entropy_task(777, 301), adam_task(300_001), gelu_task(200_003)]
-# More families join here as they land (conv, attention, rnn): see _extra_tasks.
-
-
-def _extra_tasks():
-    tasks = []
-    if hasattr(_C, "conv2d_forward"):
-        import nerve.kernels as K
-        x, w = f32(4, 8, 20, 20), f32(16, 8, 3, 3)
-        tasks.append(lambda: [K.conv2d(x, w, stride=1, padding=1)])
-    if hasattr(_C, "attention_forward"):
-        import nerve.kernels as K
-        q, k, v = f32(2, 3, 65, 32), f32(2, 3, 70, 32), f32(2, 3, 70, 32)
-        tasks.append(lambda: list(K.attention(q, k, v, is_causal=False)))
-    return tasks
+         cross_entropy_task(777, 301), adam_task(300_001), gelu_task(200_003), conv_task(), attention_task()]
 
 
 def test_concurrent_calls_match_serial():
-    tasks = TASKS + _extra_tasks()
+    tasks = TASKS
     serial = [task() for task in tasks]
     with ThreadPoolExecutor(max_workers=4) as pool:
         for _ in range(3):
