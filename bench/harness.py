@@ -9,6 +9,10 @@ any extra columns (e.g. ``torch``, ``% peak``) which the table prints as well.
   ``repeat`` rounds, each round long enough to be measured (the machine may be
   shared, so contenders are timed round by round rather than one after another).
 - ``set_threads(n)``: the thread count of nerve, NumPy's OpenBLAS and PyTorch.
+- ``validate(impls, wants, what)``: every contender's outputs against a (float64) reference.
+- ``rate_rows(name, impls, passes, args)``: time every pass of every contender
+  (interleaved) and turn the medians into rate rows (nerve vs PyTorch, or
+  NumPy when PyTorch is absent, plus a NumPy column when there is one).
 - ``print_table(rows, unit)``, ``machine_info()``, ``save(suite, rows, unit, info, notes, tag, command)``.
 """
 import ctypes
@@ -56,6 +60,57 @@ def time_many(fns, repeat=7, min_time=0.02, warmup=2, clock=time.perf_counter):
                 fn()
             samples[name].append((clock() - t0) / n)
     return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def _as_tuple(v):
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+def validate(impls, wants, what, tol=1e-4):
+    """Check each contender against the reference before timing it.
+
+    ``impls``: name -> one callable per pass (None where that contender has no
+    such pass); each returns an array or a tuple of arrays. ``wants``: the
+    reference outputs of each pass (an array or a tuple). The error is the
+    largest absolute difference relative to the largest reference magnitude."""
+    for name, fns in impls.items():
+        for i, (fn, want) in enumerate(zip(fns, wants)):
+            if fn is None:
+                continue
+            got, want = _as_tuple(fn()), _as_tuple(want)
+            if len(got) != len(want):
+                raise AssertionError(f"{what}: {name} pass {i} returned {len(got)} arrays, expected {len(want)}")
+            for j, (a, b) in enumerate(zip(got, want)):
+                a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+                if a.shape != b.shape:
+                    raise AssertionError(f"{what}: {name} pass {i} output {j} has shape {a.shape}, expected {b.shape}")
+                err = np.abs(a - b).max(initial=0.0) / max(np.abs(b).max(initial=0.0), 1e-30)
+                if not err <= tol:
+                    raise AssertionError(f"{what}: {name} pass {i} output {j} is wrong (relative error {err:.3g})")
+
+
+def rate_rows(name, impls, passes, args, clock=None):
+    """Rows "<name> <label>" in GB/s (or any per-second rate) for each pass.
+
+    ``impls`` as in validate, with a "nerve" entry; ``passes``: one (label,
+    amount) per pass, the amount (e.g. bytes) divided by the median time (and
+    by 1e9). The reference is "torch" when present, else "numpy"; a "numpy"
+    contender also gets its own columns ("-" for passes it lacks)."""
+    if clock is None:
+        clock = time.thread_time if getattr(args, "clock", "wall") == "cpu" else time.perf_counter
+    rows = []
+    for i, (label, amount) in enumerate(passes):
+        fns = {n: f[i] for n, f in impls.items() if f[i] is not None}
+        secs = time_many(fns, repeat=args.repeat, clock=clock)
+        rate = {n: amount / s * 1e-9 for n, s in secs.items()}
+        ref = "torch" if "torch" in rate else "numpy"
+        row = {"case": f"{name} {label}", "ref": ref, "ref_value": rate.get(ref), "ours": rate["nerve"],
+               "ratio": rate["nerve"] / rate[ref] if ref in rate else None}
+        if "numpy" in impls:
+            row["numpy"] = rate.get("numpy")
+            row["ours/numpy"] = rate["nerve"] / rate["numpy"] if "numpy" in rate else None
+        rows.append(row)
+    return rows
 
 
 def _openblas_setter():

@@ -14,7 +14,7 @@ from bench import harness
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("suites", nargs="+", help="suite names: gemm, ...")
+    p.add_argument("suites", nargs="+", help="suite names (bench/bench_<name>.py): gemm, conv, layer_norm, embedding, pool, batch_norm, ...")
     p.add_argument("--save", action="store_true", help="write bench/results/<suite>-<date>[-<tag>].{json,md}")
     p.add_argument("--tag", default="", help="suffix for the saved file names (e.g. cpu-clock)")
     p.add_argument("--full", action="store_true", help="also the largest (slow) cases")
