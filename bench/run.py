@@ -21,6 +21,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts to run (default 1 2)")
     p.add_argument("--repeat", type=int, default=7, help="timed rounds per case; the median is reported")
     p.add_argument("--filter", default="", help="only cases whose name contains this")
+    p.add_argument("--note", default="", help="text added to the saved table's notes (e.g. the machine's load)")
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="cpu: CPU time of the calling thread (immune to other jobs; 1 thread only)")
     args = p.parse_args(argv)
@@ -32,7 +33,8 @@ def main(argv=None):
         suite = importlib.import_module(f"bench.bench_{name}")
         rows = suite.run(args)
         if args.save:
-            for path in harness.save(name, rows, suite.UNIT, info, getattr(suite, "NOTES", ""), args.tag,
+            notes = "\n\n".join(n for n in (getattr(suite, "NOTES", "").strip(), args.note.strip()) if n)
+            for path in harness.save(name, rows, suite.UNIT, info, notes, args.tag,
                                      " ".join(["python -m bench"] + (argv or sys.argv[1:]))):
                 print("wrote", path)
 
