@@ -7,6 +7,7 @@ above the table when saved). Run with
 """
 import argparse
 import importlib
+import shlex
 import sys
 
 from bench import harness
@@ -35,7 +36,7 @@ def main(argv=None):
         if args.save:
             notes = "\n\n".join(n for n in (getattr(suite, "NOTES", "").strip(), args.note.strip()) if n)
             for path in harness.save(name, rows, suite.UNIT, info, notes, args.tag,
-                                     " ".join(["python -m bench"] + (argv or sys.argv[1:]))):
+                                     "python -m bench " + shlex.join(argv or sys.argv[1:])):
                 print("wrote", path)
 
 
