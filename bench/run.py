@@ -29,6 +29,7 @@ def main(argv=None):
     if args.clock == "cpu" and args.threads != [1]:
         p.error("--clock cpu measures the calling thread only: use it with --threads 1")
     info = harness.machine_info()
+    info["threads"] = " ".join(map(str, args.threads))  # what the cases ran with (t<n> in each case name)
     print("  ".join(f"{k}={v}" for k, v in info.items()), flush=True)
     for name in args.suites:
         suite = importlib.import_module(f"bench.bench_{name}")
