@@ -9,13 +9,10 @@ import weakref
 
 import numpy as np
 
-from nerve import autograd, backend
+from nerve import autograd, backend, ops
 from nerve import random as _random
 from nerve.autograd import VersionCounter, is_grad_enabled
 from nerve.device import CPU, device as Device
-from nerve.ops import activation, elementwise, gemm, reduce
-# `copy` and `shape` are argument and local names in this file.
-from nerve.ops import copy as copy_ops, shape as shape_ops
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -269,9 +266,9 @@ class Tensor:
                 dtype = a
         out = self
         if device is not None and Device(device).type != self.device.type:
-            out = copy_ops.ToDevice.apply(out, Device(device).type)
+            out = ops.copy.ToDevice.apply(out, Device(device).type)
         if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = copy_ops.Cast.apply(out, np.dtype(dtype))
+            out = ops.copy.Cast.apply(out, np.dtype(dtype))
         return out.clone() if copy and out is self else out
 
     def cpu(self):
@@ -353,30 +350,30 @@ class Tensor:
         return fn.apply(a, b)
 
     def __add__(self, other):
-        return self._binary(other, elementwise.Add)
+        return self._binary(other, ops.elementwise.Add)
 
     def __radd__(self, other):
-        return self._binary(other, elementwise.Add, reverse=True)
+        return self._binary(other, ops.elementwise.Add, reverse=True)
 
     def __sub__(self, other):
-        return self._binary(other, elementwise.Sub)
+        return self._binary(other, ops.elementwise.Sub)
 
     def __rsub__(self, other):
-        return self._binary(other, elementwise.Sub, reverse=True)
+        return self._binary(other, ops.elementwise.Sub, reverse=True)
 
     def __mul__(self, other):
-        return self._binary(other, elementwise.Mul)
+        return self._binary(other, ops.elementwise.Mul)
 
     def __rmul__(self, other):
-        return self._binary(other, elementwise.Mul, reverse=True)
+        return self._binary(other, ops.elementwise.Mul, reverse=True)
 
     def __truediv__(self, other):
         me = self if self.is_floating_point() else self.float()
-        return me._binary(other, elementwise.Div)
+        return me._binary(other, ops.elementwise.Div)
 
     def __rtruediv__(self, other):
         me = self if self.is_floating_point() else self.float()
-        return me._binary(other, elementwise.Div, reverse=True)
+        return me._binary(other, ops.elementwise.Div, reverse=True)
 
     def __floordiv__(self, other):
         return Tensor._wrap(self._data // self._operand(other)._data)
@@ -398,7 +395,7 @@ class Tensor:
         return self.div_(other)
 
     def __neg__(self):
-        return elementwise.Neg.apply(self)
+        return ops.elementwise.Neg.apply(self)
 
     def __pos__(self):
         return self
@@ -408,11 +405,11 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return self._binary(exponent, elementwise.Pow)
-        return elementwise.PowScalar.apply(self, exponent)
+            return self._binary(exponent, ops.elementwise.Pow)
+        return ops.elementwise.PowScalar.apply(self, exponent)
 
     def __rpow__(self, base):
-        return self._binary(base, elementwise.Pow, reverse=True)
+        return self._binary(base, ops.elementwise.Pow, reverse=True)
 
     def __matmul__(self, other):
         return self.matmul(other)
@@ -480,28 +477,28 @@ class Tensor:
 
     # ------------------------------------------------------------- math
     def exp(self):
-        return elementwise.Exp.apply(self._floating())
+        return ops.elementwise.Exp.apply(self._floating())
 
     def log(self):
-        return elementwise.Log.apply(self._floating())
+        return ops.elementwise.Log.apply(self._floating())
 
     def log1p(self):
-        return elementwise.Log1p.apply(self._floating())
+        return ops.elementwise.Log1p.apply(self._floating())
 
     def sqrt(self):
-        return elementwise.Sqrt.apply(self._floating())
+        return ops.elementwise.Sqrt.apply(self._floating())
 
     def rsqrt(self):
         return 1 / self.sqrt()
 
     def abs(self):
-        return elementwise.Abs.apply(self)
+        return ops.elementwise.Abs.apply(self)
 
     def sin(self):
-        return elementwise.Sin.apply(self._floating())
+        return ops.elementwise.Sin.apply(self._floating())
 
     def cos(self):
-        return elementwise.Cos.apply(self._floating())
+        return ops.elementwise.Cos.apply(self._floating())
 
     def square(self):
         return self * self
@@ -524,7 +521,7 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: at least one of 'min' and 'max' must be given")
-        return elementwise.Clamp.apply(self, min, max)
+        return ops.elementwise.Clamp.apply(self, min, max)
 
     clip = clamp
 
@@ -543,37 +540,37 @@ class Tensor:
         return self if self.is_floating_point() else self.to(dtype=_default_dtype)
 
     def relu(self):
-        return activation.Relu.apply(self)
+        return ops.activation.Relu.apply(self)
 
     def leaky_relu(self, negative_slope=0.01):
-        return activation.LeakyRelu.apply(self._floating(), negative_slope)
+        return ops.activation.LeakyRelu.apply(self._floating(), negative_slope)
 
     def gelu(self, approximate="none"):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return activation.Gelu.apply(self._floating(), approximate)
+        return ops.activation.Gelu.apply(self._floating(), approximate)
 
     def silu(self):
-        return activation.Silu.apply(self._floating())
+        return ops.activation.Silu.apply(self._floating())
 
     def softplus(self, beta=1.0, threshold=20.0):
-        return activation.Softplus.apply(self._floating(), beta, threshold)
+        return ops.activation.Softplus.apply(self._floating(), beta, threshold)
 
     def sigmoid(self):
-        return activation.Sigmoid.apply(self._floating())
+        return ops.activation.Sigmoid.apply(self._floating())
 
     def tanh(self):
-        return activation.Tanh.apply(self._floating())
+        return ops.activation.Tanh.apply(self._floating())
 
     def softmax(self, dim):
-        return activation.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
+        return ops.activation.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return activation.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
+        return ops.activation.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
 
     def matmul(self, other):
         other = self._operand(other)
-        return gemm.MatMul.apply(self, other)
+        return ops.gemm.MatMul.apply(self, other)
 
     def mm(self, other):
         if self.ndim != 2 or self._operand(other).ndim != 2:
@@ -592,16 +589,16 @@ class Tensor:
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
         if x.dtype.kind in "biu":
-            return Tensor._wrap(x._data.sum(axis=reduce.normalize_dims(dim, x.ndim), keepdims=keepdim))
-        return reduce.Sum.apply(x, dim, keepdim)
+            return Tensor._wrap(x._data.sum(axis=ops.reduce.normalize_dims(dim, x.ndim), keepdims=keepdim))
+        return ops.reduce.Sum.apply(x, dim, keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        return reduce.Mean.apply(self._floating(), dim, keepdim)
+        return ops.reduce.Mean.apply(self._floating(), dim, keepdim)
 
     def _check_reducible(self, op, dim):
         """max/min/argmax have no value over nothing: every reduced dim must be non-empty."""
         if self.numel() == 0:
-            for d in reduce.normalize_dims(dim, self.ndim):
+            for d in ops.reduce.normalize_dims(dim, self.ndim):
                 if self.shape[d] == 0:
                     raise RuntimeError(f"{op}: expected reduction dim {d} to have non-zero size, got shape "
                                        f"{tuple(self.shape)}")
@@ -611,8 +608,8 @@ class Tensor:
     def _extreme(self, dim, keepdim, sign):
         self._check_reducible("max" if sign > 0 else "min", dim)
         if dim is None or not isinstance(dim, numbers.Integral):
-            return reduce.Amax.apply(self, dim, keepdim, sign)
-        values = reduce.MaxDim.apply(self, dim, keepdim, sign)
+            return ops.reduce.Amax.apply(self, dim, keepdim, sign)
+        values = ops.reduce.MaxDim.apply(self, dim, keepdim, sign)
         indices = self.argmax(dim, keepdim) if sign > 0 else self.argmin(dim, keepdim)
         return MinMax(values, indices)
 
@@ -628,11 +625,11 @@ class Tensor:
 
     def amax(self, dim=None, keepdim=False):
         self._check_reducible("amax", dim)
-        return reduce.Amax.apply(self, dim, keepdim, 1)
+        return ops.reduce.Amax.apply(self, dim, keepdim, 1)
 
     def amin(self, dim=None, keepdim=False):
         self._check_reducible("amin", dim)
-        return reduce.Amax.apply(self, dim, keepdim, -1)
+        return ops.reduce.Amax.apply(self, dim, keepdim, -1)
 
     def argmax(self, dim=None, keepdim=False):
         self._check_reducible("argmax", dim)
@@ -649,13 +646,13 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return reduce.Var.apply(self._floating(), dim, correction, keepdim)
+        return ops.reduce.Var.apply(self._floating(), dim, correction, keepdim)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim, keepdim=False):
-        return reduce.LogSumExp.apply(self._floating(), dim, keepdim)
+        return ops.reduce.LogSumExp.apply(self._floating(), dim, keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
         """Vector p-norm over dims (all by default); 'fro' is p=2. The
@@ -668,10 +665,10 @@ class Tensor:
             return self.abs().sum(dim, keepdim)
         if not isinstance(p, numbers.Real) or p <= 0:
             raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
-        return reduce.Norm.apply(self._floating(), float(p), dim, keepdim)
+        return ops.reduce.Norm.apply(self._floating(), float(p), dim, keepdim)
 
     def prod(self, dim=None, keepdim=False):
-        return Tensor._wrap(self._data.prod(axis=reduce.normalize_dims(dim, self.ndim), keepdims=keepdim))
+        return Tensor._wrap(self._data.prod(axis=ops.reduce.normalize_dims(dim, self.ndim), keepdims=keepdim))
 
     def any(self, dim=None, keepdim=False):
         return Tensor._wrap(self._xp.any(self._data, axis=dim, keepdims=keepdim))
@@ -688,7 +685,7 @@ class Tensor:
                 or (size != self.numel() if -1 not in shape else size == 0 or self.numel() % size)):
             raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
                              f"({self.numel()} elements)")
-        return shape_ops.Reshape.apply(self, shape)._view_of(self)
+        return ops.shape.Reshape.apply(self, shape)._view_of(self)
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
@@ -721,7 +718,7 @@ class Tensor:
         dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
-        return shape_ops.Permute.apply(self, dims)._view_of(self)
+        return ops.shape.Permute.apply(self, dims)._view_of(self)
 
     def transpose(self, dim0, dim1):
         dim0, dim1 = _dim(dim0, self.ndim, "transpose"), _dim(dim1, self.ndim, "transpose")
@@ -741,10 +738,12 @@ class Tensor:
     def contiguous(self):
         if self._data.flags.c_contiguous:
             return self
-        return copy_ops.Clone.apply(self) if self.requires_grad else Tensor._wrap(self._xp.ascontiguousarray(self._data))
+        if self.requires_grad:
+            return ops.copy.Clone.apply(self)
+        return Tensor._wrap(self._xp.ascontiguousarray(self._data))
 
     def clone(self):
-        return copy_ops.Clone.apply(self)
+        return ops.copy.Clone.apply(self)
 
     def squeeze(self, dim=None):
         if dim is None:
@@ -770,7 +769,7 @@ class Tensor:
                                  f"{shape[lead + i]} unless it is 1 (shape {tuple(self.shape)} to {tuple(shape)})")
         if any(n < 0 for n in shape):
             raise ValueError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
-        return shape_ops.Expand.apply(self, tuple(shape))._view_of(self)
+        return ops.shape.Expand.apply(self, tuple(shape))._view_of(self)
 
     def expand_as(self, other):
         return self.expand(*other.shape)
@@ -833,10 +832,10 @@ class Tensor:
         return self[tuple(idx)]
 
     def tril(self, diagonal=0):
-        return shape_ops.Tri.apply(self, diagonal, False)
+        return ops.shape.Tri.apply(self, diagonal, False)
 
     def triu(self, diagonal=0):
-        return shape_ops.Tri.apply(self, diagonal, True)
+        return ops.shape.Tri.apply(self, diagonal, True)
 
     def masked_fill(self, mask, value):
         mask = self._operand(mask)
@@ -852,8 +851,8 @@ class Tensor:
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index):
         index = _index_arg(index, "__getitem__")
-        out = shape_ops.GetItem.apply(self, index)
-        if shape_ops.is_basic_index(index):
+        out = ops.shape.GetItem.apply(self, index)
+        if ops.shape.is_basic_index(index):
             out._view_of(self)._base_index = (self, index)
         return out
 
@@ -861,7 +860,7 @@ class Tensor:
         index = _index_arg(index, "__setitem__")
         value = self._operand(value)
         if (self.requires_grad or value.requires_grad) and is_grad_enabled():
-            self._inplace(lambda x: shape_ops.SetItem.apply(x, value.to(dtype=self.dtype), index), "__setitem__",
+            self._inplace(lambda x: ops.shape.SetItem.apply(x, value.to(dtype=self.dtype), index), "__setitem__",
                           value)
         else:
             self._check_inplace("__setitem__")
@@ -1193,7 +1192,7 @@ def cat(tensors, dim=0):
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
                              f"{tuple(t.shape)}")
-    return shape_ops.Cat.apply(dim, *ts)
+    return ops.shape.Cat.apply(dim, *ts)
 
 
 def stack(tensors, dim=0):
@@ -1202,7 +1201,7 @@ def stack(tensors, dim=0):
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
                              f"{tuple(t.shape)}")
-    return shape_ops.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
+    return ops.shape.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
 
 
 def where(condition, input=None, other=None):
@@ -1220,7 +1219,7 @@ def where(condition, input=None, other=None):
             common = b.dtype
         a, b = a.to(dtype=common), b.to(dtype=common)
     cond = condition._data if isinstance(condition, Tensor) else ref._xp.asarray(condition)
-    return elementwise.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
+    return ops.elementwise.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
 
 
 def maximum(a, b):
