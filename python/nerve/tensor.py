@@ -1160,8 +1160,7 @@ def from_dlpack(obj):
     device_type, _ = obj.__dlpack_device__()
     if device_type == 1:  # kDLCPU
         return Tensor._wrap(np.from_dlpack(obj))
-    from nerve.backend import cuda
-    return Tensor._wrap(cuda.xp.from_dlpack(obj))
+    return Tensor._wrap(backend.for_device("cuda").xp.from_dlpack(obj))
 
 
 def as_tensor(data, dtype=None, device=None):
