@@ -41,8 +41,8 @@ def np_layer_norm_fb(x, w, b, g):
 
 
 def layer_norm_impls(x, w, b, g):
-    impls = {"nerve": (lambda: kernels.layer_norm(x, w, b)[0],
-                       lambda: kernels.layer_norm_backward(g, x, *kernels.layer_norm(x, w, b)[1:], w))}
+    impls = {"nerve": (lambda: kernels.layer_norm_forward(x, w, b)[0],
+                       lambda: kernels.layer_norm_backward(g, x, *kernels.layer_norm_forward(x, w, b)[1:], w))}
     if torch is not None:
         tx, tw, tb, tg = (torch.from_numpy(a) for a in (x, w, b, g))
 
@@ -68,8 +68,8 @@ def embedding_impls(weight, idx, g):
         np.add.at(d, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
         return (d,)
 
-    impls = {"nerve": (lambda: kernels.embedding(weight, idx),
-                       lambda: (kernels.embedding(weight, idx), kernels.embedding_backward(g, idx, num))[1:])}
+    impls = {"nerve": (lambda: kernels.embedding_forward(weight, idx),
+                       lambda: (kernels.embedding_forward(weight, idx), kernels.embedding_backward(g, idx, num))[1:])}
     if torch is not None:
         tw, ti, tg = torch.from_numpy(weight), torch.from_numpy(idx), torch.from_numpy(g)
 

@@ -72,11 +72,11 @@ def _extra_tasks():
     if hasattr(_C, "conv2d_forward"):
         import nerve.kernels as K
         x, w = f32(4, 8, 20, 20), f32(16, 8, 3, 3)
-        tasks.append(lambda: [K.conv2d(x, w, stride=1, padding=1)])
+        tasks.append(lambda: [K.conv2d_forward(x, w, stride=1, padding=1)])
     if hasattr(_C, "attention_forward"):
         import nerve.kernels as K
         q, k, v = f32(2, 3, 65, 32), f32(2, 3, 70, 32), f32(2, 3, 70, 32)
-        tasks.append(lambda: list(K.attention(q, k, v, is_causal=False)))
+        tasks.append(lambda: list(K.attention_forward(q, k, v, is_causal=False)))
     return tasks
 
 
