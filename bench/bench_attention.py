@@ -1,4 +1,4 @@
-"""Attention suite: nerve's fused flash-style CPU kernel (nerve.kernels.attention
+"""Attention suite: nerve's fused flash-style CPU kernel (nerve.kernels.attention_forward
 / attention_backward) against PyTorch's CPU scaled_dot_product_attention (when
 importable) and a naive NumPy softmax(q k^T) v, forward and forward+backward,
 float32, in effective GFLOP/s; then the peak memory of one forward+backward at
@@ -57,10 +57,10 @@ def implementations(q, k, v, g, causal):
     scale = 1.0 / np.sqrt(q.shape[-1])
 
     def ours_fb():
-        out, lse = kernels.attention(q, k, v, None, causal)
-        return kernels.attention_backward(g, q, k, v, out, lse, None, causal)
+        out, lse = kernels.attention_forward(q, k, v, None, is_causal=causal)
+        return kernels.attention_backward(g, q, k, v, out, lse, None, is_causal=causal)
 
-    impls = {"ours": (lambda: kernels.attention(q, k, v, None, causal)[0], ours_fb)}
+    impls = {"ours": (lambda: kernels.attention_forward(q, k, v, None, is_causal=causal)[0], ours_fb)}
     torch = harness.torch
     if torch is not None:
         tq, tk, tv, tg = (torch.from_numpy(x) for x in (q, k, v, g))

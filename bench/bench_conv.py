@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 import nerve
-from nerve import kernels as K
+from nerve import kernels
 
 try:
     import torch
@@ -56,16 +56,16 @@ def median_times(fns, repeat, warmup=2):
 
 def nerve_fns(x, w, b, stride, padding, groups):
     opt = dict(stride=stride, padding=padding, groups=groups)
-    y = K.conv2d(x, w, b, **opt)
+    y = kernels.conv2d_forward(x, w, b, **opt)
     dy = np.ones_like(y)
 
     def fwd():
-        return K.conv2d(x, w, b, **opt)
+        return kernels.conv2d_forward(x, w, b, **opt)
 
     def fwd_bwd():
-        K.conv2d(x, w, b, **opt)
-        K.conv2d_backward_input(dy, w, x.shape, **opt)
-        K.conv2d_backward_weight(x, dy, w.shape, **opt)
+        kernels.conv2d_forward(x, w, b, **opt)
+        kernels.conv2d_backward_input(dy, w, x.shape, **opt)
+        kernels.conv2d_backward_weight(x, dy, w.shape, **opt)
 
     return fwd, fwd_bwd
 
@@ -88,10 +88,10 @@ def torch_fns(x, w, b, stride, padding, groups):
 
 def validate(x, w, b, stride, padding, groups):
     opt = dict(stride=stride, padding=padding, groups=groups)
-    y = K.conv2d(x, w, b, **opt)
+    y = kernels.conv2d_forward(x, w, b, **opt)
     dy = np.ones_like(y)
-    dx = K.conv2d_backward_input(dy, w, x.shape, **opt)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **opt)
+    dx = kernels.conv2d_backward_input(dy, w, x.shape, **opt)
+    dw, db = kernels.conv2d_backward_weight(x, dy, w.shape, **opt)
     if torch is None:
         return
     _, _, (tx, tw, tb) = torch_fns(x, w, b, stride, padding, groups)

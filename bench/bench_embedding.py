@@ -33,8 +33,8 @@ def embedding_impls(weight, idx, g):
         np.add.at(d, idx.reshape(-1), g.reshape(-1, weight.shape[1]))
         return (d,)
 
-    impls = {"nerve": (lambda: kernels.embedding(weight, idx),
-                       lambda: (kernels.embedding(weight, idx), kernels.embedding_backward(g, idx, num))[1:])}
+    impls = {"nerve": (lambda: kernels.embedding_forward(weight, idx),
+                       lambda: (kernels.embedding_forward(weight, idx), kernels.embedding_backward(g, idx, num))[1:])}
     if torch is not None:
         tw, ti, tg = torch.from_numpy(weight), torch.from_numpy(idx), torch.from_numpy(g)
 

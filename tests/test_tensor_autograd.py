@@ -403,3 +403,43 @@ def test_gradients_keep_each_tensors_dtype_through_mixed_ops():
     h = Spy.apply(x)
     (h * nerve.ones(3, dtype=nerve.float64)).sum().backward()  # the product is float64
     assert seen == [np.dtype(np.float32)] and x.grad.dtype == nerve.float32
+
+
+class _SplitWithArgmax(Function):
+    """Several outputs: (x[:k] * 2, x[k:] * 3, argmax index); backward records what it received."""
+    received = []
+
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x[:k] * 2, x[k:] * 3, np.asarray(x.argmax())
+
+    @staticmethod
+    def backward(ctx, g_head, g_tail, g_index):
+        _SplitWithArgmax.received.append((g_head.copy(), g_tail.copy(), g_index))
+        return np.concatenate([g_head * 2, g_tail * 3]), None
+
+
+def test_a_function_returns_several_outputs_each_with_its_own_gradient():
+    x = nerve.tensor([1.0, 5.0, 2.0, 4.0], requires_grad=True)
+    head, tail, index = _SplitWithArgmax.apply(x, 1)
+    assert head.requires_grad and tail.requires_grad and not index.requires_grad and index.item() == 1
+    assert (head.output_nr, tail.output_nr) == (0, 1) and head.grad_fn is tail.grad_fn
+    _SplitWithArgmax.received.clear()
+    tail.retain_grad()
+    (head.sum() + (tail * tail).sum()).backward()
+    (g_head, g_tail, g_index), = _SplitWithArgmax.received  # one call, with both gradients summed in
+    np.testing.assert_allclose(g_head, [1])
+    np.testing.assert_allclose(g_tail, [30, 12, 24])
+    assert g_index is None  # a non-float output carries no gradient
+    np.testing.assert_allclose(tail.grad.numpy(), [30, 12, 24])
+    np.testing.assert_allclose(x.grad.numpy(), [2, 90, 36, 72])
+
+
+def test_an_output_that_gets_no_gradient_gets_zeros():
+    x = nerve.tensor([1.0, 5.0, 2.0], requires_grad=True)
+    _SplitWithArgmax.received.clear()
+    _SplitWithArgmax.apply(x, 2)[1].sum().backward()
+    (g_head, g_tail, _), = _SplitWithArgmax.received
+    np.testing.assert_array_equal(g_head, [0, 0])
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0, 3])

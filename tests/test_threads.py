@@ -64,13 +64,13 @@ def gelu_task(n):
 def conv_task():
     import nerve.kernels as K
     x, w = f32(4, 8, 20, 20), f32(16, 8, 3, 3)
-    return lambda: [K.conv2d(x, w, stride=1, padding=1)]
+    return lambda: [K.conv2d_forward(x, w, stride=1, padding=1)]
 
 
 def attention_task():
     import nerve.kernels as K
     q, k, v = f32(2, 3, 65, 32), f32(2, 3, 70, 32), f32(2, 3, 70, 32)
-    return lambda: list(K.attention(q, k, v, is_causal=False))
+    return lambda: list(K.attention_forward(q, k, v, is_causal=False))
 
 
 # Sizes large enough that each call splits across OpenMP threads inside.

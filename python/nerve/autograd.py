@@ -1,22 +1,37 @@
 """Reverse-mode automatic differentiation.
 
 A ``Function`` subclass defines ``forward(ctx, *args)`` and
-``backward(ctx, grad)`` on raw arrays (numpy or cupy); ``Function.apply``
+``backward(ctx, *grads)`` on raw arrays (numpy or cupy); ``Function.apply``
 wraps it for Tensors and records a graph node (the ``Context``) on the
-output. ``backward`` walks the nodes in topological order, built
+outputs. ``backward`` walks the nodes in topological order, built
 iteratively so a graph thousands of ops deep never hits the recursion limit.
 
 Each node points at the nodes of its inputs (or at leaf tensors, which
 accumulate ``.grad``), never at non-leaf tensors, so an in-place op can
 re-point a tensor at a new node without creating a cycle.
+
+This module does not import nerve.tensor (which imports it): tensor.py
+hands over its class once, with ``register_tensor_class``.
 """
+import functools
 import threading
 
 import numpy as np
 
-__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward"]
+from nerve import backend
+
+__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward",
+           "register_tensor_class"]
 
 _state = threading.local()
+
+Tensor = None  # nerve.tensor.Tensor, set by register_tensor_class
+
+
+def register_tensor_class(cls):
+    """Called once by nerve.tensor: the class Function.apply wraps arrays in."""
+    global Tensor
+    Tensor = cls
 
 
 def is_grad_enabled():
@@ -56,8 +71,6 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
-        import functools
-
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             with self.__class__():
@@ -87,24 +100,27 @@ class Context:
     """What one op application remembers for backward: the graph node."""
 
     def __init__(self, fn, inputs):
-        Tensor = _tensor_class()
         self.fn = fn
-        # next_nodes[i]: the node of input i, the leaf tensor itself, or None.
-        needs, nodes, shapes, self._inputs_by_array = [], [], [], {}
+        # next_nodes[i]: the node of input i, the leaf tensor itself, or None;
+        # next_outputs[i]: which output of that node input i is.
+        needs, nodes, outputs, shapes, self._inputs_by_array = [], [], [], [], {}
         for x in inputs:
             grad = isinstance(x, Tensor) and x.requires_grad
             needs.append(grad)
             nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
+            outputs.append(x.output_nr if grad else 0)
             shapes.append((x.data.shape, x.data.dtype) if grad else None)
             if isinstance(x, Tensor):
                 self._inputs_by_array[id(x.data)] = x
         self.needs_input_grad = tuple(needs)
         self.next_nodes = tuple(nodes)
+        self.next_outputs = tuple(outputs)
         self.input_meta = tuple(shapes)  # (shape, dtype) per input needing a gradient, to check what backward returns
+        self.output_meta = ()  # (shape, dtype) per output, to make zero gradients for the ones that get none
         self._saved = None
         self._saved_versions = ()
         self._freed = False
-        self.retained = None  # weakref to an output tensor that asked retain_grad()
+        self.retained = {}  # output_nr -> weakref to that output if it asked retain_grad()
 
     def save_for_backward(self, *arrays):
         self._saved = arrays
@@ -114,13 +130,15 @@ class Context:
         t = self._inputs_by_array.get(id(array))
         return (t._version_counter, t._version_counter.value) if t is not None else None
 
-    def _track_output(self, out):
-        """Saved arrays that are the output itself get the output's version counter."""
+    def _track_outputs(self, outputs):
+        """Saved arrays that are an output itself get that output's version counter."""
         self._inputs_by_array = None  # needed only while forward runs
+        self.output_meta = tuple((out.data.shape, out.data.dtype) for out in outputs)
         if self._saved is None:
             return
+        by_array = {id(out.data): out._version_counter for out in outputs}
         self._saved_versions = tuple(
-            (out._version_counter, out._version_counter.value) if (v is None and a is out.data) else v
+            (by_array[id(a)], by_array[id(a)].value) if (v is None and id(a) in by_array) else v
             for a, v in zip(self._saved, self._saved_versions))
 
     @property
@@ -141,24 +159,18 @@ class Context:
         self._freed = True
 
 
-_Tensor = None
-
-
-def _tensor_class():
-    """nerve.tensor.Tensor, imported on first use (tensor.py imports this module)."""
-    global _Tensor
-    if _Tensor is None:
-        from nerve.tensor import Tensor
-        _Tensor = Tensor
-    return _Tensor
-
-
 class Function:
     """Base class of differentiable ops.
 
-    Subclasses implement ``forward(ctx, *args, **kwargs)`` returning one array
-    and ``backward(ctx, grad)`` returning one gradient (or None) per
-    positional argument of forward. Tensor arguments arrive as arrays.
+    Subclasses implement ``forward(ctx, *args, **kwargs)`` and
+    ``backward(ctx, *grads)``; Tensor arguments arrive as arrays.
+
+    forward returns one array, or a tuple of arrays for several outputs;
+    ``apply`` then returns one Tensor, or a tuple of Tensors, each with its
+    own gradient. backward receives one gradient per output (a float output
+    that got no gradient gets zeros; a non-float output, which carries no
+    gradient, gets None) and returns one gradient (or None) per positional
+    argument of forward.
     """
 
     @staticmethod
@@ -166,7 +178,7 @@ class Function:
         raise NotImplementedError
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, *grads):
         raise NotImplementedError
 
     @classmethod
@@ -175,7 +187,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        Tensor = _tensor_class()
         tensors = [a for a in args if isinstance(a, Tensor)]
         if len(tensors) > 1:
             kind = type(tensors[0].data)
@@ -188,12 +199,15 @@ class Function:
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         with _ieee():
             out = cls.forward(ctx, *arrays, **kwargs)
-        record = record and out.dtype.kind == "f"  # integer/bool results (casts, argmax...) carry no gradient
-        result = Tensor._wrap(out, requires_grad=record)
-        if record:
-            result.grad_fn = ctx
-            ctx._track_output(result)
-        return result
+        several = isinstance(out, tuple)
+        results = tuple(Tensor._wrap(a) for a in (out if several else (out,)))
+        # Integer/bool results (casts, argmax, pooling indices...) carry no gradient.
+        if record and any(t.dtype.kind == "f" for t in results):
+            for i, t in enumerate(results):
+                if t.dtype.kind == "f":
+                    t.requires_grad, t.grad_fn, t.output_nr = True, ctx, i
+            ctx._track_outputs(results)
+        return results if several else results[0]
 
 
 # Float ops give inf/nan as IEEE (and PyTorch) do, without NumPy's RuntimeWarnings.
@@ -214,7 +228,6 @@ _NO_CONTEXT = _NoContext()
 
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d(tensor)/d(leaf) into every leaf's ``.grad``."""
-    from nerve.tensor import Tensor
     if not tensor.requires_grad:
         raise RuntimeError("backward: the tensor does not require grad and has no grad_fn")
     xp = tensor._xp
@@ -234,16 +247,16 @@ def backward(tensor, grad=None, retain_graph=False):
         return
     with no_grad(), _ieee():
         order = _topological_order(root)
-        grads = {id(root): grad}
+        grads = {id(root): {tensor.output_nr: grad}}  # node -> {output_nr: gradient so far}
         for node in order:
-            g = grads.pop(id(node), None)
-            if g is None:
+            out_grads = grads.pop(id(node), None)
+            if out_grads is None:
                 continue
-            if node.retained is not None:
-                t = node.retained()
-                if t is not None:
-                    _accumulate(t, g)
-            in_grads = node.fn.backward(node, g)
+            for i, ref in node.retained.items():
+                t = ref()
+                if t is not None and i in out_grads:
+                    _accumulate(t, out_grads[i])
+            in_grads = node.fn.backward(node, *_per_output(node, out_grads))
             if not isinstance(in_grads, tuple):
                 in_grads = (in_grads,)
             if not retain_graph:
@@ -263,15 +276,24 @@ def backward(tensor, grad=None, retain_graph=False):
                 if isinstance(nxt, Tensor):
                     _accumulate(nxt, ig)
                 else:
-                    prev = grads.get(id(nxt))
-                    grads[id(nxt)] = ig if prev is None else prev + ig
+                    slots = grads.setdefault(id(nxt), {})
+                    k = node.next_outputs[i]
+                    slots[k] = ig if k not in slots else slots[k] + ig
+
+
+def _per_output(node, out_grads):
+    """One gradient per output of node: zeros for a float output that got none, None for a non-float one."""
+    if len(node.output_meta) <= 1:
+        return (out_grads[0],)
+    xp = backend.of(next(iter(out_grads.values()))).xp
+    return tuple(out_grads[i] if i in out_grads else xp.zeros(shape, dtype) if dtype.kind == "f" else None
+                 for i, (shape, dtype) in enumerate(node.output_meta))
 
 
 def _topological_order(root):
     """Nodes reachable from root, each after every node that feeds it a gradient."""
     order, visited = [], {id(root)}
     stack = [(root, iter(root.next_nodes))]
-    from nerve.tensor import Tensor
     while stack:
         node, children = stack[-1]
         for child in children:
@@ -293,7 +315,6 @@ def _accumulate(leaf, g):
             "(an op's backward returned the wrong shape)")
     g = g.astype(leaf.data.dtype, copy=False)
     if leaf.grad is None:
-        from nerve.tensor import Tensor
         leaf.grad = Tensor._wrap(g.copy())
     else:
         leaf.grad.data = leaf.grad.data + g

@@ -1,6 +1,12 @@
 """Raw kernels on arrays, no autograd: for microbenchmarks and for users who
-want just a fast GEMM, conv, LSTM step or attention. Outputs are allocated
-here and filled by the native kernels in ``nerve._C``."""
+want just a fast GEMM, conv, LSTM step or attention.
+
+Each kernel appears once, under its backend name (``<op>_forward`` /
+``<op>_backward``, as in ``nerve._C``) and with the backend's argument
+order (backend/cpu.py); the array's device picks the backend. Outputs are
+allocated by the backend and filled by the native kernels. Defaults are
+added here where the backend has none (stride, scale, ...).
+"""
 import numpy as np
 
 from nerve import _C, backend
@@ -11,15 +17,16 @@ isa = _C.isa
 set_isa = _C.set_isa
 
 
-def gelu(x, approximate="none"):
-    """GELU of a float32/float64 array (exact erf form, or approximate='tanh')."""
-    x = np.asarray(x, order="C")
-    out = np.empty_like(x)
-    _C.gelu_forward(out, x, approximate)
-    return out
+def gelu_forward(x, approximate="none"):
+    """GELU of a float array (exact erf form, or approximate='tanh')."""
+    return backend.of(x).gelu_forward(x, approximate)
 
 
-def matmul(a, b, out=None, trans_a=False, trans_b=False, bias=None, activation=None):
+def gelu_backward(grad, x, approximate="none"):
+    return backend.of(x).gelu_backward(grad, x, approximate)
+
+
+def matmul(a, b, trans_a=False, trans_b=False, out=None, bias=None, activation=None):
     """act(op(a) @ op(b) + bias) on the native GEMM, op = transpose when trans_*.
 
     a: (M, K) or (B, M, K) ((K, M) when trans_a); b: (K, N) or (B, K, N) ((N, K)
@@ -41,7 +48,8 @@ def matmul(a, b, out=None, trans_a=False, trans_b=False, bias=None, activation=N
     _C.gemm(out, a, b, trans_a, trans_b, bias=bias, activation=activation or "none")
     return out
 
-def cross_entropy(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+
+def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
     """Per-row softmax cross-entropy of logits (N, C) at int64 class indices target (N,);
     returns (loss (N,) in logits' dtype, lse (N,) float64 for cross_entropy_backward)."""
     logits = np.ascontiguousarray(logits)
@@ -62,36 +70,21 @@ def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_i
 # ------------------------------------------------------------------ recurrent
 # Sequences are (T, B, features); one layer, one direction. lengths (B,)
 # gives each batch element's sequence length: steps at or past it keep the
-# state and output zeros, as PyTorch's packed sequences do.
-
-
-def lstm(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
-    """LSTM layer over a sequence (gates i, f, g, o). Returns y (T, B, H), h_n, c_n (B, H)."""
-    return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)[:3]
-
-
-def gru(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
-    """GRU layer over a sequence (gates r, z, n; b_hn inside the reset product). Returns y, h_n."""
-    return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)[:2]
-
-
-def rnn(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
-    """Elman RNN layer, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu. Returns y, h_n."""
-    return backend.of(x).rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, nonlinearity)
-
+# state and output zeros, as PyTorch's packed sequences do. Backward returns
+# one gradient per input, None for an absent bias.
 
 def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
-    """Like lstm, plus the reserve (T, B, 5H) that lstm_backward needs."""
+    """LSTM layer (gates i, f, g, o) -> y (T, B, H), h_n, c_n (B, H), reserve (T, B, 5H) for lstm_backward."""
     return backend.of(x).lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
 
 
 def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, lengths=None):
-    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh (db_* None where the bias is None)."""
+    """-> dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh."""
     return backend.of(x).lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
 
 
 def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
-    """Like gru, plus the reserve (T, B, 4H) that gru_backward needs."""
+    """GRU layer (gates r, z, n; b_hn inside the reset product) -> y, h_n, reserve (T, B, 4H)."""
     return backend.of(x).gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
 
 
@@ -100,7 +93,9 @@ def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, 
     return backend.of(x).gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih, b_hh, lengths)
 
 
-rnn_forward = rnn
+def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """Elman RNN layer, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu -> y, h_n."""
+    return backend.of(x).rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, nonlinearity)
 
 
 def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
@@ -111,88 +106,113 @@ def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=N
 # One step (x (B, I), h, c (B, H)): the sequence kernels with T = 1. The cell
 # backward recomputes the step's forward (cheap) instead of keeping a reserve.
 
-def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+def lstm_cell_forward(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     """-> h', c' (B, H)."""
-    _, h_n, c_n = lstm(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
+    _, h_n, c_n, _ = lstm_forward(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
     return h_n, c_n
 
 
 def lstm_cell_backward(dh_new, dc_new, x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
-    """Gradients of lstm_cell given dL/dh', dL/dc' -> dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh."""
+    """Gradients of lstm_cell_forward given dL/dh', dL/dc' -> dx, dh, dc, dw_ih, dw_hh, db_ih, db_hh."""
     y, _, _, reserve = lstm_forward(x[None], h, c, w_ih, w_hh, b_ih, b_hh)
     dx, *rest = lstm_backward(dh_new[None] * 0, dh_new, dc_new, x[None], h, c, w_ih, w_hh, y, reserve, b_ih, b_hh)
     return (dx[0], *rest)
 
 
-def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+def gru_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """-> h' (B, H)."""
-    return gru(x[None], h, w_ih, w_hh, b_ih, b_hh)[1]
+    return gru_forward(x[None], h, w_ih, w_hh, b_ih, b_hh)[1]
 
 
 def gru_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
-    """Gradients of gru_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    """Gradients of gru_cell_forward given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
     y, _, reserve = gru_forward(x[None], h, w_ih, w_hh, b_ih, b_hh)
     dx, *rest = gru_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, reserve, b_ih, b_hh)
     return (dx[0], *rest)
 
 
-def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+def rnn_cell_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """-> h' (B, H)."""
-    return rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)[1]
+    return rnn_forward(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)[1]
 
 
 def rnn_cell_backward(dh_new, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
-    """Gradients of rnn_cell given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
-    y, _ = rnn(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)
+    """Gradients of rnn_cell_forward given dL/dh' -> dx, dh, dw_ih, dw_hh, db_ih, db_hh."""
+    y, _ = rnn_forward(x[None], h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)
     dx, *rest = rnn_backward(dh_new[None] * 0, dh_new, x[None], h, w_ih, w_hh, y, b_ih, b_hh, None, nonlinearity)
     return (dx[0], *rest)
 
 
 # ------------------------------------------------------------ conv, pool, norm
-# PyTorch argument names and defaults; ints or (h, w) pairs for the options.
+# Options are ints or (h, w) pairs.
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """x (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
     return backend.of(x).conv2d_forward(x, weight, bias, stride, padding, dilation, groups)
 
 
 def conv2d_backward_input(grad, weight, input_shape, stride=1, padding=0, dilation=1, groups=1):
-    """Gradient of conv2d w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
+    """Gradient of conv2d_forward w.r.t. x (shape input_shape) from grad (N, K, OH, OW)."""
     return backend.of(grad).conv2d_backward_input(grad, weight, input_shape, stride, padding, dilation, groups)
 
 
 def conv2d_backward_weight(x, grad, weight_shape, stride=1, padding=0, dilation=1, groups=1, bias=True):
-    """(grad_weight, grad_bias or None) of conv2d."""
+    """(grad_weight, grad_bias or None) of conv2d_forward."""
     return backend.of(x).conv2d_backward_weight(x, grad, weight_shape, stride, padding, dilation, groups, bias)
 
 
-def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+def conv_transpose2d_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0, dilation=1, groups=1):
     """x (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw) -> (N, C_out, OH, OW)."""
     return backend.of(x).conv_transpose2d_forward(x, weight, bias, stride, padding, output_padding, dilation, groups)
 
 
-def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """x (N, C, H, W) -> (out, indices); stride defaults to kernel_size."""
+def max_pool2d_forward(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    """x (N, C, H, W) -> (out, int64 indices flat in each H*W plane); stride defaults to kernel_size."""
     return backend.of(x).max_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
                                             dilation, ceil_mode)
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None):
+def max_pool2d_backward(grad, indices, input_shape):
+    return backend.of(grad).max_pool2d_backward(grad, indices, input_shape)
+
+
+def avg_pool2d_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                       divisor_override=None):
     return backend.of(x).avg_pool2d_forward(x, kernel_size, kernel_size if stride is None else stride, padding,
                                             ceil_mode, count_include_pad, divisor_override)
 
 
-def adaptive_avg_pool2d(x, output_size):
+def avg_pool2d_backward(grad, input_shape, kernel_size, stride=None, padding=0, ceil_mode=False,
+                        count_include_pad=True, divisor_override=None):
+    return backend.of(grad).avg_pool2d_backward(grad, input_shape, kernel_size,
+                                                kernel_size if stride is None else stride, padding, ceil_mode,
+                                                count_include_pad, divisor_override)
+
+
+def adaptive_avg_pool2d_forward(x, output_size):
     return backend.of(x).adaptive_avg_pool2d_forward(x, output_size)
 
 
-def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
+def adaptive_avg_pool2d_backward(grad, input_shape):
+    return backend.of(grad).adaptive_avg_pool2d_backward(grad, input_shape)
+
+
+def batch_norm_forward(x, weight=None, bias=None, running_mean=None, running_var=None, training=False, momentum=0.1,
+                       eps=1e-5):
     """x (N, C, ...) -> (out, save_mean, save_invstd); running stats updated in place when training."""
     return backend.of(x).batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps)
 
 
-def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0, key_mask=None):
+def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs=(True, True, True)):
+    """(grad_input, grad_weight, grad_bias), each None where needs says so."""
+    return backend.of(x).batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs)
+
+
+def _default_scale(q, scale):
+    return 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+
+
+def attention_forward(q, k, v, attn_mask=None, scale=None, is_causal=False, dropout_p=0.0, seed=0, key_mask=None):
     """Fused flash-style attention on arrays q (B, H, L, D), k and v (B, H, S, D).
 
     Returns (out, lse): out = softmax(q k^T * scale + mask) v (B, H, L, D)
@@ -205,40 +225,32 @@ def attention(q, k, v, attn_mask=None, is_causal=False, scale=None, dropout_p=0.
     key_mask: None or bool (B, S), True = key takes part (a key padding
     mask that is never merged into a (B, L, S) array).
     """
-    from nerve import backend
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_forward(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
+    return backend.of(q).attention_forward(q, k, v, attn_mask, _default_scale(q, scale), is_causal, dropout_p, seed,
+                                           key_mask)
 
 
-def attention_backward(grad, q, k, v, out, lse, attn_mask=None, is_causal=False, scale=None, dropout_p=0.0, seed=0,
+def attention_backward(grad, q, k, v, out, lse, attn_mask=None, scale=None, is_causal=False, dropout_p=0.0, seed=0,
                        key_mask=None):
-    """(dq, dk, dv) of attention() given grad = d(out); recomputes probabilities tile by tile."""
-    from nerve import backend
-    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
-    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, scale, is_causal, dropout_p, seed,
-                                            key_mask)
+    """(dq, dk, dv) of attention_forward given grad = d(out); recomputes probabilities tile by tile."""
+    return backend.of(q).attention_backward(grad, q, k, v, out, lse, attn_mask, _default_scale(q, scale), is_causal,
+                                            dropout_p, seed, key_mask)
 
 
-def layer_norm(x, weight=None, bias=None, eps=1e-5):
+def layer_norm_forward(x, weight=None, bias=None, eps=1e-5):
     """Layer norm over the last dim of x (N, C): returns (y, mean, rstd); mean, rstd are (N,)."""
-    from nerve import backend
     return backend.of(x).layer_norm_forward(x, weight, bias, eps)
 
 
-def layer_norm_backward(grad, x, mean, rstd, weight=None):
-    """(dx, dweight, dbias) of layer_norm; dweight and dbias are None when weight is None."""
-    from nerve import backend
-    affine = weight is not None
-    return backend.of(x).layer_norm_backward(grad, x, mean, rstd, weight, True, affine, affine)
+def layer_norm_backward(grad, x, mean, rstd, weight=None, need_dx=True, need_dweight=True, need_dbias=True):
+    """(dx, dweight, dbias) of layer_norm_forward, None for what is not needed."""
+    return backend.of(x).layer_norm_backward(grad, x, mean, rstd, weight, need_dx, need_dweight, need_dbias)
 
 
-def embedding(weight, indices):
+def embedding_forward(weight, indices):
     """weight[indices]: rows of weight (num, dim) gathered by integer indices of any shape."""
-    from nerve import backend
     return backend.of(weight).embedding_forward(weight, indices)
 
 
 def embedding_backward(grad, indices, num, padding_idx=None):
-    """Gradient of embedding for weight (num, dim): scatter-add of grad rows; padding_idx's row stays 0."""
-    from nerve import backend
+    """Gradient of embedding_forward for weight (num, dim): scatter-add of grad rows; padding_idx's row stays 0."""
     return backend.of(grad).embedding_backward(grad, indices, num, padding_idx)

@@ -5,20 +5,14 @@ Every method is a thin call into ``nerve.ops``; the math lives there. Views
 counter, so an in-place change through any of them is seen by backward.
 """
 import numbers
+import weakref
 
 import numpy as np
 
-from nerve import backend
+from nerve import autograd, backend, ops
 from nerve import random as _random
-from nerve.autograd import Function, VersionCounter, is_grad_enabled
-from nerve.autograd import backward as _backward
+from nerve.autograd import VersionCounter, is_grad_enabled
 from nerve.device import CPU, device as Device
-from nerve.ops import activation as A
-from nerve.ops import copy as C
-from nerve.ops import elementwise as E
-from nerve.ops import gemm as G
-from nerve.ops import reduce as R
-from nerve.ops import shape as S
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -82,6 +76,7 @@ class Tensor:
         self._data = array
         self.grad = None
         self.grad_fn = None
+        self.output_nr = 0  # which output of grad_fn this tensor is
         self._version_counter = VersionCounter()
         self._is_view = False
         self._base_index = None  # (base, index) for a view made by basic indexing
@@ -271,9 +266,9 @@ class Tensor:
                 dtype = a
         out = self
         if device is not None and Device(device).type != self.device.type:
-            out = C.ToDevice.apply(out, Device(device).type)
+            out = ops.copy.ToDevice.apply(out, Device(device).type)
         if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = C.Cast.apply(out, np.dtype(dtype))
+            out = ops.copy.Cast.apply(out, np.dtype(dtype))
         return out.clone() if copy and out is self else out
 
     def cpu(self):
@@ -313,7 +308,7 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         if create_graph:
             raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported")
-        _backward(self, gradient, bool(retain_graph))
+        autograd.backward(self, gradient, bool(retain_graph))
 
     def detach(self):
         return Tensor._wrap(self._data)._view_of(self)
@@ -325,8 +320,7 @@ class Tensor:
 
     def retain_grad(self):
         if self.grad_fn is not None:
-            import weakref
-            self.grad_fn.retained = weakref.ref(self)
+            self.grad_fn.retained[self.output_nr] = weakref.ref(self)
 
     # ----------------------------------------------------------- operands
     def _operand(self, other):
@@ -356,30 +350,30 @@ class Tensor:
         return fn.apply(a, b)
 
     def __add__(self, other):
-        return self._binary(other, E.Add)
+        return self._binary(other, ops.elementwise.Add)
 
     def __radd__(self, other):
-        return self._binary(other, E.Add, reverse=True)
+        return self._binary(other, ops.elementwise.Add, reverse=True)
 
     def __sub__(self, other):
-        return self._binary(other, E.Sub)
+        return self._binary(other, ops.elementwise.Sub)
 
     def __rsub__(self, other):
-        return self._binary(other, E.Sub, reverse=True)
+        return self._binary(other, ops.elementwise.Sub, reverse=True)
 
     def __mul__(self, other):
-        return self._binary(other, E.Mul)
+        return self._binary(other, ops.elementwise.Mul)
 
     def __rmul__(self, other):
-        return self._binary(other, E.Mul, reverse=True)
+        return self._binary(other, ops.elementwise.Mul, reverse=True)
 
     def __truediv__(self, other):
         me = self if self.is_floating_point() else self.float()
-        return me._binary(other, E.Div)
+        return me._binary(other, ops.elementwise.Div)
 
     def __rtruediv__(self, other):
         me = self if self.is_floating_point() else self.float()
-        return me._binary(other, E.Div, reverse=True)
+        return me._binary(other, ops.elementwise.Div, reverse=True)
 
     def __floordiv__(self, other):
         return Tensor._wrap(self._data // self._operand(other)._data)
@@ -401,7 +395,7 @@ class Tensor:
         return self.div_(other)
 
     def __neg__(self):
-        return E.Neg.apply(self)
+        return ops.elementwise.Neg.apply(self)
 
     def __pos__(self):
         return self
@@ -411,11 +405,11 @@ class Tensor:
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
-            return self._binary(exponent, E.Pow)
-        return E.PowScalar.apply(self, exponent)
+            return self._binary(exponent, ops.elementwise.Pow)
+        return ops.elementwise.PowScalar.apply(self, exponent)
 
     def __rpow__(self, base):
-        return self._binary(base, E.Pow, reverse=True)
+        return self._binary(base, ops.elementwise.Pow, reverse=True)
 
     def __matmul__(self, other):
         return self.matmul(other)
@@ -483,28 +477,28 @@ class Tensor:
 
     # ------------------------------------------------------------- math
     def exp(self):
-        return E.Exp.apply(self._floating())
+        return ops.elementwise.Exp.apply(self._floating())
 
     def log(self):
-        return E.Log.apply(self._floating())
+        return ops.elementwise.Log.apply(self._floating())
 
     def log1p(self):
-        return E.Log1p.apply(self._floating())
+        return ops.elementwise.Log1p.apply(self._floating())
 
     def sqrt(self):
-        return E.Sqrt.apply(self._floating())
+        return ops.elementwise.Sqrt.apply(self._floating())
 
     def rsqrt(self):
         return 1 / self.sqrt()
 
     def abs(self):
-        return E.Abs.apply(self)
+        return ops.elementwise.Abs.apply(self)
 
     def sin(self):
-        return E.Sin.apply(self._floating())
+        return ops.elementwise.Sin.apply(self._floating())
 
     def cos(self):
-        return E.Cos.apply(self._floating())
+        return ops.elementwise.Cos.apply(self._floating())
 
     def square(self):
         return self * self
@@ -527,7 +521,7 @@ class Tensor:
     def clamp(self, min=None, max=None):
         if min is None and max is None:
             raise ValueError("clamp: at least one of 'min' and 'max' must be given")
-        return E.Clamp.apply(self, min, max)
+        return ops.elementwise.Clamp.apply(self, min, max)
 
     clip = clamp
 
@@ -546,37 +540,37 @@ class Tensor:
         return self if self.is_floating_point() else self.to(dtype=_default_dtype)
 
     def relu(self):
-        return A.Relu.apply(self)
+        return ops.activation.Relu.apply(self)
 
     def leaky_relu(self, negative_slope=0.01):
-        return A.LeakyRelu.apply(self._floating(), negative_slope)
+        return ops.activation.LeakyRelu.apply(self._floating(), negative_slope)
 
     def gelu(self, approximate="none"):
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        return A.Gelu.apply(self._floating(), approximate)
+        return ops.activation.Gelu.apply(self._floating(), approximate)
 
     def silu(self):
-        return A.Silu.apply(self._floating())
+        return ops.activation.Silu.apply(self._floating())
 
     def softplus(self, beta=1.0, threshold=20.0):
-        return A.Softplus.apply(self._floating(), beta, threshold)
+        return ops.activation.Softplus.apply(self._floating(), beta, threshold)
 
     def sigmoid(self):
-        return A.Sigmoid.apply(self._floating())
+        return ops.activation.Sigmoid.apply(self._floating())
 
     def tanh(self):
-        return A.Tanh.apply(self._floating())
+        return ops.activation.Tanh.apply(self._floating())
 
     def softmax(self, dim):
-        return A.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
+        return ops.activation.Softmax.apply(self._floating(), _dim(dim, self.ndim, "softmax"))
 
     def log_softmax(self, dim):
-        return A.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
+        return ops.activation.LogSoftmax.apply(self._floating(), _dim(dim, self.ndim, "log_softmax"))
 
     def matmul(self, other):
         other = self._operand(other)
-        return G.MatMul.apply(self, other)
+        return ops.gemm.MatMul.apply(self, other)
 
     def mm(self, other):
         if self.ndim != 2 or self._operand(other).ndim != 2:
@@ -595,16 +589,16 @@ class Tensor:
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
         if x.dtype.kind in "biu":
-            return Tensor._wrap(x._data.sum(axis=R.normalize_dims(dim, x.ndim), keepdims=keepdim))
-        return R.Sum.apply(x, dim, keepdim)
+            return Tensor._wrap(x._data.sum(axis=ops.reduce.normalize_dims(dim, x.ndim), keepdims=keepdim))
+        return ops.reduce.Sum.apply(x, dim, keepdim)
 
     def mean(self, dim=None, keepdim=False):
-        return R.Mean.apply(self._floating(), dim, keepdim)
+        return ops.reduce.Mean.apply(self._floating(), dim, keepdim)
 
     def _check_reducible(self, op, dim):
         """max/min/argmax have no value over nothing: every reduced dim must be non-empty."""
         if self.numel() == 0:
-            for d in R.normalize_dims(dim, self.ndim):
+            for d in ops.reduce.normalize_dims(dim, self.ndim):
                 if self.shape[d] == 0:
                     raise RuntimeError(f"{op}: expected reduction dim {d} to have non-zero size, got shape "
                                        f"{tuple(self.shape)}")
@@ -614,8 +608,8 @@ class Tensor:
     def _extreme(self, dim, keepdim, sign):
         self._check_reducible("max" if sign > 0 else "min", dim)
         if dim is None or not isinstance(dim, numbers.Integral):
-            return R.Amax.apply(self, dim, keepdim, sign)
-        values = R.MaxDim.apply(self, dim, keepdim, sign)
+            return ops.reduce.Amax.apply(self, dim, keepdim, sign)
+        values = ops.reduce.MaxDim.apply(self, dim, keepdim, sign)
         indices = self.argmax(dim, keepdim) if sign > 0 else self.argmin(dim, keepdim)
         return MinMax(values, indices)
 
@@ -631,11 +625,11 @@ class Tensor:
 
     def amax(self, dim=None, keepdim=False):
         self._check_reducible("amax", dim)
-        return R.Amax.apply(self, dim, keepdim, 1)
+        return ops.reduce.Amax.apply(self, dim, keepdim, 1)
 
     def amin(self, dim=None, keepdim=False):
         self._check_reducible("amin", dim)
-        return R.Amax.apply(self, dim, keepdim, -1)
+        return ops.reduce.Amax.apply(self, dim, keepdim, -1)
 
     def argmax(self, dim=None, keepdim=False):
         self._check_reducible("argmax", dim)
@@ -652,13 +646,13 @@ class Tensor:
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         if correction is None:
             correction = 1 if unbiased is None or unbiased else 0
-        return R.Var.apply(self._floating(), dim, correction, keepdim)
+        return ops.reduce.Var.apply(self._floating(), dim, correction, keepdim)
 
     def std(self, dim=None, unbiased=None, keepdim=False, correction=None):
         return self.var(dim, unbiased, keepdim, correction).sqrt()
 
     def logsumexp(self, dim, keepdim=False):
-        return R.LogSumExp.apply(self._floating(), dim, keepdim)
+        return ops.reduce.LogSumExp.apply(self._floating(), dim, keepdim)
 
     def norm(self, p=2, dim=None, keepdim=False):
         """Vector p-norm over dims (all by default); 'fro' is p=2. The
@@ -671,10 +665,10 @@ class Tensor:
             return self.abs().sum(dim, keepdim)
         if not isinstance(p, numbers.Real) or p <= 0:
             raise ValueError(f"norm: p must be a positive number, 'fro' or inf, got {p!r}")
-        return R.Norm.apply(self._floating(), float(p), dim, keepdim)
+        return ops.reduce.Norm.apply(self._floating(), float(p), dim, keepdim)
 
     def prod(self, dim=None, keepdim=False):
-        return Tensor._wrap(self._data.prod(axis=R.normalize_dims(dim, self.ndim), keepdims=keepdim))
+        return Tensor._wrap(self._data.prod(axis=ops.reduce.normalize_dims(dim, self.ndim), keepdims=keepdim))
 
     def any(self, dim=None, keepdim=False):
         return Tensor._wrap(self._xp.any(self._data, axis=dim, keepdims=keepdim))
@@ -691,7 +685,7 @@ class Tensor:
                 or (size != self.numel() if -1 not in shape else size == 0 or self.numel() % size)):
             raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
                              f"({self.numel()} elements)")
-        return S.Reshape.apply(self, shape)._view_of(self)
+        return ops.shape.Reshape.apply(self, shape)._view_of(self)
 
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
@@ -724,7 +718,7 @@ class Tensor:
         dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
             raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
-        return S.Permute.apply(self, dims)._view_of(self)
+        return ops.shape.Permute.apply(self, dims)._view_of(self)
 
     def transpose(self, dim0, dim1):
         dim0, dim1 = _dim(dim0, self.ndim, "transpose"), _dim(dim1, self.ndim, "transpose")
@@ -744,10 +738,12 @@ class Tensor:
     def contiguous(self):
         if self._data.flags.c_contiguous:
             return self
-        return C.Clone.apply(self) if self.requires_grad else Tensor._wrap(self._xp.ascontiguousarray(self._data))
+        if self.requires_grad:
+            return ops.copy.Clone.apply(self)
+        return Tensor._wrap(self._xp.ascontiguousarray(self._data))
 
     def clone(self):
-        return C.Clone.apply(self)
+        return ops.copy.Clone.apply(self)
 
     def squeeze(self, dim=None):
         if dim is None:
@@ -773,7 +769,7 @@ class Tensor:
                                  f"{shape[lead + i]} unless it is 1 (shape {tuple(self.shape)} to {tuple(shape)})")
         if any(n < 0 for n in shape):
             raise ValueError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
-        return S.Expand.apply(self, tuple(shape))._view_of(self)
+        return ops.shape.Expand.apply(self, tuple(shape))._view_of(self)
 
     def expand_as(self, other):
         return self.expand(*other.shape)
@@ -836,10 +832,10 @@ class Tensor:
         return self[tuple(idx)]
 
     def tril(self, diagonal=0):
-        return S.Tri.apply(self, diagonal, False)
+        return ops.shape.Tri.apply(self, diagonal, False)
 
     def triu(self, diagonal=0):
-        return S.Tri.apply(self, diagonal, True)
+        return ops.shape.Tri.apply(self, diagonal, True)
 
     def masked_fill(self, mask, value):
         mask = self._operand(mask)
@@ -855,8 +851,8 @@ class Tensor:
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index):
         index = _index_arg(index, "__getitem__")
-        out = S.GetItem.apply(self, index)
-        if S.is_basic_index(index):
+        out = ops.shape.GetItem.apply(self, index)
+        if ops.shape.is_basic_index(index):
             out._view_of(self)._base_index = (self, index)
         return out
 
@@ -864,7 +860,7 @@ class Tensor:
         index = _index_arg(index, "__setitem__")
         value = self._operand(value)
         if (self.requires_grad or value.requires_grad) and is_grad_enabled():
-            self._inplace(lambda x: _SetItem.apply(x, value.to(dtype=self.dtype), index), "__setitem__",
+            self._inplace(lambda x: ops.shape.SetItem.apply(x, value.to(dtype=self.dtype), index), "__setitem__",
                           value)
         else:
             self._check_inplace("__setitem__")
@@ -888,7 +884,7 @@ class Tensor:
         x = self
         if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (self, *operands)):
             x = Tensor._wrap(self._data.copy(), requires_grad=self.requires_grad)
-            x.grad_fn = self.grad_fn
+            x.grad_fn, x.output_nr = self.grad_fn, self.output_nr
         result = compute(x)
         if tuple(result.shape) != tuple(self.shape):
             raise RuntimeError(f"{op}: result of shape {tuple(result.shape)} does not fit the tensor's "
@@ -903,12 +899,12 @@ class Tensor:
             base, index = self._base_index
             base[index] = result
             view = base[index]
-            self.grad_fn, self._requires_grad = view.grad_fn, view.requires_grad
+            self.grad_fn, self.output_nr, self._requires_grad = view.grad_fn, view.output_nr, view.requires_grad
             return self
         self._data[...] = result._data
         self._version_counter.value += 1
         if is_grad_enabled():
-            self.grad_fn = result.grad_fn
+            self.grad_fn, self.output_nr = result.grad_fn, result.output_nr
             self._requires_grad = result.requires_grad
         return self
 
@@ -973,25 +969,6 @@ class Tensor:
 
     def new_empty(self, *size, dtype=None):
         return empty(*size, dtype=dtype or self.dtype, device=self.device)
-
-
-class _SetItem(Function):
-    """out = x with out[index] = value; gradients to both."""
-
-    @staticmethod
-    def forward(ctx, x, value, index):
-        ctx.info = (index, value.shape)
-        out = x.copy()
-        out[index] = value
-        return out
-
-    @staticmethod
-    def backward(ctx, g):
-        index, vshape = ctx.info
-        gx = g.copy()
-        gx[index] = 0
-        gv = E.unbroadcast(g[index], vshape) if ctx.needs_input_grad[1] else None
-        return gx, gv, None
 
 
 class Size(tuple):
@@ -1183,8 +1160,7 @@ def from_dlpack(obj):
     device_type, _ = obj.__dlpack_device__()
     if device_type == 1:  # kDLCPU
         return Tensor._wrap(np.from_dlpack(obj))
-    from nerve.backend import cuda
-    return Tensor._wrap(cuda.xp.from_dlpack(obj))
+    return Tensor._wrap(backend.for_device("cuda").xp.from_dlpack(obj))
 
 
 def as_tensor(data, dtype=None, device=None):
@@ -1215,7 +1191,7 @@ def cat(tensors, dim=0):
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
             raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
                              f"{tuple(t.shape)}")
-    return S.Cat.apply(dim, *ts)
+    return ops.shape.Cat.apply(dim, *ts)
 
 
 def stack(tensors, dim=0):
@@ -1224,7 +1200,7 @@ def stack(tensors, dim=0):
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
                              f"{tuple(t.shape)}")
-    return S.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
+    return ops.shape.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
 
 
 def where(condition, input=None, other=None):
@@ -1242,7 +1218,7 @@ def where(condition, input=None, other=None):
             common = b.dtype
         a, b = a.to(dtype=common), b.to(dtype=common)
     cond = condition._data if isinstance(condition, Tensor) else ref._xp.asarray(condition)
-    return E.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
+    return ops.elementwise.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
 
 
 def maximum(a, b):
@@ -1252,3 +1228,5 @@ def maximum(a, b):
 def minimum(a, b):
     return a.minimum(b)
 
+
+autograd.register_tensor_class(Tensor)

@@ -1,4 +1,4 @@
-"""Fused attention kernel (nerve.kernels.attention / attention_backward) against
+"""Fused attention kernel (nerve.kernels.attention_forward / attention_backward) against
 a naive float64 NumPy softmax(q k^T * scale + mask) v."""
 import numpy as np
 import pytest
@@ -45,14 +45,14 @@ def qkv(rng, B, H, L, S, D, dtype):
 
 
 def check(q, k, v, mask=None, causal=False, scale=None, rng=None, grad=True):
-    out, lse = kernels.attention(q, k, v, mask, causal, scale)
+    out, lse = kernels.attention_forward(q, k, v, mask, scale, causal)
     r_out, r_lse, _ = reference(q, k, v, mask, causal, scale)
     np.testing.assert_allclose(out, r_out, **tol(q.dtype))
     np.testing.assert_array_equal(np.isinf(lse), np.isinf(r_lse))
     np.testing.assert_allclose(lse[np.isfinite(lse)], r_lse[np.isfinite(r_lse)], **tol(q.dtype))
     if grad:
         g = (rng or np.random.default_rng(1)).standard_normal(out.shape).astype(q.dtype)
-        got = kernels.attention_backward(g, q, k, v, out, lse, mask, causal, scale)
+        got = kernels.attention_backward(g, q, k, v, out, lse, mask, scale, causal)
         for name, a, b in zip("qkv", got, reference_backward(g, q, k, v, mask, causal, scale)):
             np.testing.assert_allclose(a, b, err_msg=f"d{name}", **tol(q.dtype))
     return out, lse
@@ -84,17 +84,17 @@ def test_finite_difference_gradients(rng):
     q, k, v = qkv(rng, 1, 2, 5, 7, 3, np.float64)
     mask = rng.standard_normal((5, 7))
     w = rng.standard_normal((1, 2, 5, 3))
-    out, lse = kernels.attention(q, k, v, mask, True)
-    grads = kernels.attention_backward(w, q, k, v, out, lse, mask, True)
+    out, lse = kernels.attention_forward(q, k, v, mask, is_causal=True)
+    grads = kernels.attention_backward(w, q, k, v, out, lse, mask, is_causal=True)
     eps = 1e-6
     for x, g in zip((q, k, v), grads):
         num = np.zeros_like(x)
         for i in np.ndindex(x.shape):
             old = x[i]
             x[i] = old + eps
-            plus = (kernels.attention(q, k, v, mask, True)[0] * w).sum()
+            plus = (kernels.attention_forward(q, k, v, mask, is_causal=True)[0] * w).sum()
             x[i] = old - eps
-            minus = (kernels.attention(q, k, v, mask, True)[0] * w).sum()
+            minus = (kernels.attention_forward(q, k, v, mask, is_causal=True)[0] * w).sum()
             x[i] = old
             num[i] = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
@@ -127,14 +127,14 @@ def test_fully_masked_rows_give_zero_output_and_grads(isa, rng):
         dq, dk, dv = kernels.attention_backward(np.ones_like(out), q, k, v, out, lse, m)
         assert np.all(dq[:, :, [2, 4]] == 0) and np.isfinite(dk).all() and np.isfinite(dv).all()
     # No keys at all: every row is fully masked.
-    out, lse = kernels.attention(q, k[:, :, :0], v[:, :, :0])
+    out, lse = kernels.attention_forward(q, k[:, :, :0], v[:, :, :0])
     assert np.all(out == 0) and np.all(np.isneginf(lse))
 
 
 def test_zero_sizes():
     for B, H, L, S in [(0, 2, 3, 4), (2, 0, 3, 4), (2, 2, 0, 4)]:
         q, k, v = (np.ones(s, np.float32) for s in ((B, H, L, 8), (B, H, S, 8), (B, H, S, 8)))
-        out, lse = kernels.attention(q, k, v, np.ones((L, S), bool), True)
+        out, lse = kernels.attention_forward(q, k, v, np.ones((L, S), bool), is_causal=True)
         assert out.shape == (B, H, L, 8) and lse.shape == (B, H, L)
         dq, dk, dv = kernels.attention_backward(out, q, k, v, out, lse)
         assert dq.shape == q.shape and dk.shape == k.shape and np.all(dk == 0)
@@ -147,7 +147,7 @@ def test_extreme_logits_stay_finite(isa, rng):
         k *= 100  # logits ~ 1e4: softmax is one-hot, nothing overflows
         out, lse = check(q, k, v, scale=1.0, rng=rng, grad=False)
         assert np.isfinite(out).all() and np.isfinite(lse).all()
-        dq, dk, dv = kernels.attention_backward(np.ones_like(out), q, k, v, out, lse, None, False, 1.0)
+        dq, dk, dv = kernels.attention_backward(np.ones_like(out), q, k, v, out, lse, None, 1.0, False)
         assert np.isfinite(dq).all() and np.isfinite(dk).all() and np.isfinite(dv).all()
 
 
@@ -165,21 +165,21 @@ def test_bad_inputs():
     k = np.zeros((1, 2, 5, 4), np.float32)
     out, lse = np.empty_like(q), np.empty((1, 2, 3), np.float32)
     with pytest.raises(ValueError, match="attention_forward: arguments 'q', 'k' and 'v' must share one dtype"):
-        kernels.attention(q, k.astype(np.float64), k)
+        kernels.attention_forward(q, k.astype(np.float64), k)
     with pytest.raises(ValueError, match=r"attention_forward: argument 'k' expected shape \(B=1, H=2, S=5, D=4\), got \(1, 2, 5, 3\)"):
-        kernels.attention(q, k[..., :3], k)
+        kernels.attention_forward(q, k[..., :3], k)
     with pytest.raises(ValueError, match=r"argument 'v' expected shape \(B=1, H=2, S=5, D=4\), got \(1, 2, 4, 4\)"):
-        kernels.attention(q, k, k[:, :, :4])
+        kernels.attention_forward(q, k, k[:, :, :4])
     with pytest.raises(ValueError, match="argument 'q' expected a 4-D array, got shape"):
-        kernels.attention(q[0], k[0], k[0])
+        kernels.attention_forward(q[0], k[0], k[0])
     with pytest.raises(ValueError, match=r"argument 'attn_mask' of shape \(4, 5\) does not broadcast to \(B=1, H=2, L=3, S=5\)"):
-        kernels.attention(q, k, k, np.ones((4, 5), bool))
+        kernels.attention_forward(q, k, k, np.ones((4, 5), bool))
     with pytest.raises(ValueError, match="argument 'attn_mask' expected dtype bool or float32 \\(as q\\), got int64"):
-        kernels.attention(q, k, k, np.ones((3, 5), np.int64))
+        kernels.attention_forward(q, k, k, np.ones((3, 5), np.int64))
     with pytest.raises(ValueError, match="attention_forward: argument 'q' expected dtype float32 or float64, got int32"):
-        kernels.attention(q.astype(np.int32), k.astype(np.int32), k.astype(np.int32))
+        kernels.attention_forward(q.astype(np.int32), k.astype(np.int32), k.astype(np.int32))
     with pytest.raises(ValueError, match="argument 'scale' must be finite"):
-        kernels.attention(q, k, k, scale=np.inf)
+        kernels.attention_forward(q, k, k, scale=np.inf)
     with pytest.raises(ValueError, match=r"argument 'out' expected shape \(B=1, H=2, L=3, D=4\), got \(1, 2, 4, 3\)"):
         _C.attention_forward(np.empty((1, 2, 4, 3), np.float32), lse, q, k, k)
     with pytest.raises(ValueError, match="argument 'out' must be C-contiguous"):
@@ -190,7 +190,7 @@ def test_bad_inputs():
         _C.attention_forward(out, ro, q, k, k)
     with pytest.raises(ValueError, match="argument 'q' must have a contiguous last dim"):
         _C.attention_forward(out, lse, np.zeros((1, 2, 3, 8), np.float32)[..., ::2], k, k)
-    o, l = kernels.attention(q, k, k)
+    o, l = kernels.attention_forward(q, k, k)
     with pytest.raises(ValueError, match=r"attention_backward: argument 'lse' expected shape \(B=1, H=2, L=3\), got \(1, 2\)"):
         kernels.attention_backward(o, q, k, k, o, l[..., 0])
     with pytest.raises(ValueError, match=r"attention_backward: argument 'dout' expected shape"):
@@ -220,13 +220,13 @@ def test_dropout_matches_replayed_mask(isa, dtype, rng):
         q, k, v = qkv(rng, B, H, L, S, D, dtype)
         mask = rng.random((L, S)) > 0.2
         p, seed = 0.3, 2 ** 63 + 12345
-        out, lse = kernels.attention(q, k, v, mask, causal, None, p, seed)
+        out, lse = kernels.attention_forward(q, k, v, mask, None, causal, p, seed)
         r_out, r_lse, probs = reference(q, k, v, mask, causal)
         z = dropout_keep(seed, B, H, L, S, p) / (1 - p)
         np.testing.assert_allclose(out, (probs * z) @ v.astype(np.float64), **tol(dtype))
         np.testing.assert_allclose(lse, r_lse, **tol(dtype))  # lse is before dropout
         g = rng.standard_normal(out.shape).astype(dtype)
-        dq, dk, dv = kernels.attention_backward(g, q, k, v, out, lse, mask, causal, None, p, seed)
+        dq, dk, dv = kernels.attention_backward(g, q, k, v, out, lse, mask, None, causal, p, seed)
         # Reference: d/d(q,k,v) of sum(g * ((P Z) v)).
         g64, v64 = g.astype(np.float64), v.astype(np.float64)
         scale = 1 / np.sqrt(D)
@@ -243,9 +243,9 @@ def test_dropout_matches_replayed_mask(isa, dtype, rng):
 def test_dropout_finite_difference_gradients(rng):
     q, k, v = qkv(rng, 1, 2, 5, 9, 3, np.float64)
     w = rng.standard_normal((1, 2, 5, 3))
-    f = lambda: kernels.attention(q, k, v, None, True, None, 0.4, 99)[0]  # noqa: E731
-    out, lse = kernels.attention(q, k, v, None, True, None, 0.4, 99)
-    grads = kernels.attention_backward(w, q, k, v, out, lse, None, True, None, 0.4, 99)
+    f = lambda: kernels.attention_forward(q, k, v, None, None, True, 0.4, 99)[0]  # noqa: E731
+    out, lse = kernels.attention_forward(q, k, v, None, None, True, 0.4, 99)
+    grads = kernels.attention_backward(w, q, k, v, out, lse, None, None, True, 0.4, 99)
     eps = 1e-6
     for x, g in zip((q, k, v), grads):
         num = np.zeros_like(x)
@@ -259,7 +259,7 @@ def test_dropout_finite_difference_gradients(rng):
             num[i] = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
     with pytest.raises(ValueError, match=r"attention_forward: argument 'dropout_p' expected a value in \[0, 1\), got 1"):
-        kernels.attention(q, k, v, dropout_p=1.0)
+        kernels.attention_forward(q, k, v, dropout_p=1.0)
 
 
 def test_key_mask_on_top_of_attn_mask(isa, rng):
@@ -271,20 +271,20 @@ def test_key_mask_on_top_of_attn_mask(isa, rng):
         merged = keep[:, None, None, :] if attn is None else (
             attn & keep[:, None, None, :] if attn.dtype == bool else np.where(keep[:, None, None, :], attn, -np.inf))
         for causal in (False, True):
-            out, lse = kernels.attention(q, k, v, attn, causal, key_mask=keep)
+            out, lse = kernels.attention_forward(q, k, v, attn, is_causal=causal, key_mask=keep)
             r_out, r_lse, _ = reference(q, k, v, merged, causal)
             np.testing.assert_allclose(out, r_out, **tol(np.float64))
             np.testing.assert_array_equal(np.isinf(lse), np.isinf(r_lse))
             g = rng.standard_normal(out.shape)
-            got = kernels.attention_backward(g, q, k, v, out, lse, attn, causal, key_mask=keep)
+            got = kernels.attention_backward(g, q, k, v, out, lse, attn, is_causal=causal, key_mask=keep)
             for a, b in zip(got, reference_backward(g, q, k, v, merged, causal)):
                 np.testing.assert_allclose(a, b, **tol(np.float64))
     # (1, S) broadcasts over the batch; a transposed view is read through its strides.
     check_keep = (rng.random((S, 1)) > 0.5).T
-    out, _ = kernels.attention(q, k, v, key_mask=check_keep)
+    out, _ = kernels.attention_forward(q, k, v, key_mask=check_keep)
     np.testing.assert_allclose(out, reference(q, k, v, np.broadcast_to(check_keep[:, None, None, :], (1, 1, 1, S)))[0],
                                **tol(np.float64))
     with pytest.raises(ValueError, match=r"argument 'key_mask' of shape \(3, 69\) does not broadcast to \(B=3, S=70\)"):
-        kernels.attention(q, k, v, key_mask=keep[:, 1:])
+        kernels.attention_forward(q, k, v, key_mask=keep[:, 1:])
     with pytest.raises(ValueError, match="argument 'key_mask' expected dtype bool, got float64"):
-        kernels.attention(q, k, v, key_mask=keep.astype(float))
+        kernels.attention_forward(q, k, v, key_mask=keep.astype(float))

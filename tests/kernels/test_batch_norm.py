@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve import kernels as K
+from nerve import kernels
 from nerve.backend import cpu as be
 
 
@@ -41,7 +41,7 @@ def test_batch_norm_training_forward_backward(rng, isa, shape):
     w, b = rng.standard_normal(C), rng.standard_normal(C)
     rm, rv = rng.standard_normal(C), rng.random(C) + 0.5
     rm0, rv0 = rm.copy(), rv.copy()
-    y, mean, invstd = K.batch_norm(x, rm, rv, w, b, training=True, momentum=0.3, eps=1e-5)
+    y, mean, invstd = kernels.batch_norm_forward(x, w, b, rm, rv, training=True, momentum=0.3, eps=1e-5)
     ry, rmean, rvar = bn_ref(x, w, b, 1e-5)
     np.testing.assert_allclose(y, ry, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(mean, rmean, rtol=1e-12)
@@ -62,10 +62,11 @@ def test_batch_norm_backward_finite_differences(rng, shape):
     C = shape[1]
     x, w, b = rng.standard_normal(shape), rng.standard_normal(C), rng.standard_normal(C)
     dy = rng.standard_normal(shape)
-    _, mean, invstd = K.batch_norm(x, None, None, w, b, training=True)
+    _, mean, invstd = kernels.batch_norm_forward(x, w, b, training=True)
     grads = be.batch_norm_backward(dy, x, w, mean, invstd, True)
-    fns = [lambda t: K.batch_norm(t, None, None, w, b, True)[0], lambda t: K.batch_norm(x, None, None, t, b, True)[0],
-           lambda t: K.batch_norm(x, None, None, w, t, True)[0]]
+    fns = [lambda t: kernels.batch_norm_forward(t, w, b, None, None, True)[0],
+           lambda t: kernels.batch_norm_forward(x, t, b, None, None, True)[0],
+           lambda t: kernels.batch_norm_forward(x, w, t, None, None, True)[0]]
     for arr, grad, f in zip((x, w, b), grads, fns):
         v = rng.standard_normal(arr.shape)
         num = (((f(arr + 1e-6 * v) - f(arr - 1e-6 * v)) / 2e-6) * dy).sum()
@@ -76,7 +77,7 @@ def test_batch_norm_eval_uses_running_stats_and_leaves_them(rng, isa):
     x = rng.standard_normal((3, 4, 5))
     w, b, rm, rv = rng.standard_normal(4), rng.standard_normal(4), rng.standard_normal(4), rng.random(4) + 0.5
     rm0, rv0 = rm.copy(), rv.copy()
-    y, mean, invstd = K.batch_norm(x, rm, rv, w, b, training=False, eps=1e-3)
+    y, mean, invstd = kernels.batch_norm_forward(x, w, b, rm, rv, training=False, eps=1e-3)
     ref = (x - rm[:, None]) / np.sqrt(rv[:, None] + 1e-3) * w[:, None] + b[:, None]
     np.testing.assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(rm, rm0)
@@ -90,7 +91,7 @@ def test_batch_norm_eval_uses_running_stats_and_leaves_them(rng, isa):
 
 def test_batch_norm_without_affine_float32_and_large_mean(rng, isa):
     x = (rng.standard_normal((16, 3, 8, 8)) + 1000).astype(np.float32)
-    y, mean, invstd = K.batch_norm(x, None, None, training=True)
+    y, mean, invstd = kernels.batch_norm_forward(x, training=True)
     ry, _, _ = bn_ref(x.astype(np.float64), np.ones(3), np.zeros(3), 1e-5)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, ry, rtol=1e-3, atol=2e-3)
@@ -101,7 +102,7 @@ def test_batch_norm_without_affine_float32_and_large_mean(rng, isa):
 def test_batch_norm_zero_batch_and_needs(rng):
     x = np.zeros((0, 3, 4))
     rm, rv = np.zeros(3), np.ones(3)
-    y, mean, invstd = K.batch_norm(x, rm, rv, training=True)
+    y, mean, invstd = kernels.batch_norm_forward(x, None, None, rm, rv, training=True)
     assert y.shape == (0, 3, 4) and not rm.any() and (rv == 1).all()
     dx, dw, db = be.batch_norm_backward(np.zeros((0, 3, 4)), x, np.ones(3), mean, invstd, True)
     assert dx.shape == (0, 3, 4) and not dw.any() and not db.any()
@@ -109,28 +110,28 @@ def test_batch_norm_zero_batch_and_needs(rng):
 
 def test_batch_norm_non_contiguous_input(rng):
     x = rng.standard_normal((5, 6, 4)).transpose(0, 2, 1)  # (5, 4, 6), channels strided
-    y, _, _ = K.batch_norm(x, None, None, np.ones(4), np.zeros(4), training=True)
+    y, _, _ = kernels.batch_norm_forward(x, np.ones(4), np.zeros(4), training=True)
     np.testing.assert_allclose(y, bn_ref(x, np.ones(4), np.zeros(4), 1e-5)[0], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x: K.batch_norm(x.astype(np.int64), None, None, training=True),
+    (lambda x: kernels.batch_norm_forward(x.astype(np.int64), training=True),
      "batch_norm_forward: argument 'x' expected dtype float32 or float64, got int64"),
-    (lambda x: K.batch_norm(x, None, None, np.ones(4), training=True),
+    (lambda x: kernels.batch_norm_forward(x, np.ones(4), training=True),
      "batch_norm_forward: argument 'weight' expected shape (C=3,), got (4,)"),
-    (lambda x: K.batch_norm(x, None, None, np.ones(3, np.float32), training=True),
+    (lambda x: kernels.batch_norm_forward(x, np.ones(3, np.float32), training=True),
      "batch_norm_forward: argument 'weight' expected dtype float64 (like 'x'), got float32"),
-    (lambda x: K.batch_norm(x, None, None, training=False),
+    (lambda x: kernels.batch_norm_forward(x, training=False),
      "batch_norm_forward: eval mode (training=False) needs 'running_mean' and 'running_var'"),
-    (lambda x: K.batch_norm(x, np.zeros(3), None, training=True),
+    (lambda x: kernels.batch_norm_forward(x, None, None, np.zeros(3), training=True),
      "batch_norm_forward: arguments 'running_mean' and 'running_var' must both be arrays or both be None"),
-    (lambda x: K.batch_norm(x[:1, :, :1], None, None, training=True),
+    (lambda x: kernels.batch_norm_forward(x[:1, :, :1], training=True),
      "batch_norm_forward: expected more than 1 value per channel when training, got input shape (1, 3, 1)"),
-    (lambda x: K.batch_norm(x, None, None, training=True, eps=0),
+    (lambda x: kernels.batch_norm_forward(x, training=True, eps=0),
      "batch_norm_forward: argument 'eps' expected > 0, got 0"),
-    (lambda x: K.batch_norm(x, np.zeros(6)[::2], np.ones(3), training=True),
+    (lambda x: kernels.batch_norm_forward(x, None, None, np.zeros(6)[::2], np.ones(3), training=True),
      "batch_norm_forward: argument 'running_mean' must be C-contiguous"),
-    (lambda x: K.batch_norm(x[0, 0], None, None, training=True),
+    (lambda x: kernels.batch_norm_forward(x[0, 0], training=True),
      "batch_norm_forward: argument 'x' expected shape (N, C, ...), got (4,)"),
     (lambda x: be.batch_norm_backward(np.zeros((2, 3, 5)), x, None, np.zeros(3), np.ones(3), True),
      "batch_norm_backward: argument 'grad_output' expected shape (2, 3, 4) (like 'x'), got (2, 3, 5)"),

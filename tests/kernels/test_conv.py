@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve import kernels as K
+from nerve import kernels
 
 
 def pair(v):
@@ -102,15 +102,15 @@ def make(rng, case, dtype=np.float64):
 @pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
 def test_conv2d_all_passes_match_reference(rng, isa, case):
     x, w, b, opt = make(rng, case)
-    y = K.conv2d(x, w, b, **opt)
+    y = kernels.conv2d_forward(x, w, b, **opt)
     ref = conv_ref(x, w, b, **opt)
     np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
     dy = rng.standard_normal(y.shape)
     # The input gradient is the adjoint of x -> conv(x, w): <conv(v), dy> == <v, dx>.
-    dx = K.conv2d_backward_input(dy, w, x.shape, **opt)
+    dx = kernels.conv2d_backward_input(dy, w, x.shape, **opt)
     v = rng.standard_normal(x.shape)
     assert np.isclose((conv_ref(v, w, None, **opt) * dy).sum(), (v * dx).sum(), rtol=1e-9, atol=1e-9)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **opt)
+    dw, db = kernels.conv2d_backward_weight(x, dy, w.shape, **opt)
     u = rng.standard_normal(w.shape)
     assert np.isclose((conv_ref(x, u, None, **opt) * dy).sum(), (u * dw).sum(), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(db, dy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
@@ -119,11 +119,11 @@ def test_conv2d_all_passes_match_reference(rng, isa, case):
 @pytest.mark.parametrize("case", CASES[:9], ids=[str(c) for c in CASES[:9]])
 def test_conv2d_backward_finite_differences(rng, case):
     x, w, b, opt = make(rng, case)
-    dy = rng.standard_normal(K.conv2d(x, w, b, **opt).shape)
-    dx = K.conv2d_backward_input(dy, w, x.shape, **opt)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **opt)
-    for arr, grad, f in [(x, dx, lambda t: K.conv2d(t, w, b, **opt)), (w, dw, lambda t: K.conv2d(x, t, b, **opt)),
-                         (b, db, lambda t: K.conv2d(x, w, t, **opt))]:
+    dy = rng.standard_normal(kernels.conv2d_forward(x, w, b, **opt).shape)
+    dx = kernels.conv2d_backward_input(dy, w, x.shape, **opt)
+    dw, db = kernels.conv2d_backward_weight(x, dy, w.shape, **opt)
+    for arr, grad, f in [(x, dx, lambda t: kernels.conv2d_forward(t, w, b, **opt)), (w, dw, lambda t: kernels.conv2d_forward(x, t, b, **opt)),
+                         (b, db, lambda t: kernels.conv2d_forward(x, w, t, **opt))]:
         v = rng.standard_normal(arr.shape)
         assert np.isclose((directional_fd(f, arr, v) * dy).sum(), (grad * v).sum(), rtol=1e-6, atol=1e-6)
 
@@ -131,29 +131,29 @@ def test_conv2d_backward_finite_differences(rng, case):
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[5], CASES[12], CASES[16], CASES[17], CASES[18], CASES[19]])
 def test_conv2d_float32(rng, isa, case):
     x, w, b, opt = make(rng, case, np.float32)
-    y = K.conv2d(x, w, b, **opt)
+    y = kernels.conv2d_forward(x, w, b, **opt)
     assert y.dtype == np.float32
     ref = conv_ref(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), **opt)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
     dy = rng.standard_normal(y.shape).astype(np.float32)
-    dx = K.conv2d_backward_input(dy, w, x.shape, **opt)
-    dx64 = K.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), x.shape, **opt)
+    dx = kernels.conv2d_backward_input(dy, w, x.shape, **opt)
+    dx64 = kernels.conv2d_backward_input(dy.astype(np.float64), w.astype(np.float64), x.shape, **opt)
     np.testing.assert_allclose(dx, dx64, rtol=1e-4, atol=1e-4)
-    dw, db = K.conv2d_backward_weight(x, dy, w.shape, **opt)
-    dw64, _ = K.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), w.shape, **opt)
+    dw, db = kernels.conv2d_backward_weight(x, dy, w.shape, **opt)
+    dw64, _ = kernels.conv2d_backward_weight(x.astype(np.float64), dy.astype(np.float64), w.shape, **opt)
     np.testing.assert_allclose(dw, dw64, rtol=1e-4, atol=1e-3)
 
 
 def test_conv2d_without_bias_and_non_contiguous_inputs(rng):
     x = rng.standard_normal((2, 5, 9, 3)).transpose(0, 1, 3, 2)[:, ::2]  # (2, 3, 3, 9), strided
     w = rng.standard_normal((4, 3, 2, 2)).transpose(0, 1, 3, 2)
-    np.testing.assert_allclose(K.conv2d(x, w), conv_ref(x, w, None, 1, 0, 1, 1), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(kernels.conv2d_forward(x, w), conv_ref(x, w, None, 1, 0, 1, 1), rtol=1e-10, atol=1e-10)
 
 
 def test_conv2d_weight_gradient_zero_batch_is_zero(rng):
     x = np.zeros((0, 3, 5, 5))
     dy = np.zeros((0, 4, 5, 5))
-    dw, db = K.conv2d_backward_weight(x, dy, (4, 3, 3, 3), padding=1)
+    dw, db = kernels.conv2d_backward_weight(x, dy, (4, 3, 3, 3), padding=1)
     assert not dw.any() and not db.any() and dw.shape == (4, 3, 3, 3)
 
 
@@ -167,7 +167,7 @@ def test_conv2d_from_two_python_threads(rng):
     def work():
         for _ in range(5):
             for (x, w, b, o), ref in zip(cases, want):
-                if not np.allclose(K.conv2d(x, w, b, **o), ref, rtol=1e-10, atol=1e-10):
+                if not np.allclose(kernels.conv2d_forward(x, w, b, **o), ref, rtol=1e-10, atol=1e-10):
                     errors.append(o)
 
     threads = [threading.Thread(target=work) for _ in range(2)]
@@ -182,7 +182,7 @@ def test_conv2d_denormal_inputs_flush_to_zero(rng):
     # FTZ/DAZ inside the kernel: float32 denormals read as 0 (and the mode is restored after).
     x = np.full((1, 1, 4, 4), 1e-39, dtype=np.float32)
     w = np.ones((1, 1, 1, 1), dtype=np.float32)
-    assert not K.conv2d(x, w).any()
+    assert not kernels.conv2d_forward(x, w).any()
     assert np.float32(1e-39) * np.float32(1) != 0  # Python's own arithmetic is untouched
 
 
@@ -202,7 +202,7 @@ def test_conv_transpose2d_matches_scatter_reference(rng, isa, case):
     x = rng.standard_normal((N, Cin, H, W))
     w = rng.standard_normal((Cin, Cout // g, kh, kw))
     b = rng.standard_normal(Cout)
-    y = K.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op, dilation=d, groups=g)
+    y = kernels.conv_transpose2d_forward(x, w, b, stride=s, padding=p, output_padding=op, dilation=d, groups=g)
     np.testing.assert_allclose(y, conv_transpose_ref(x, w, b, s, p, op, d, g), rtol=1e-10, atol=1e-10)
 
 
@@ -210,28 +210,28 @@ def test_conv_transpose2d_errors(rng):
     x, w = np.zeros((1, 2, 3, 3)), np.zeros((2, 2, 3, 3))
     with pytest.raises(ValueError, match=re.escape("conv_transpose2d: argument 'output_padding' expected values in "
                                                    "[0, stride), got (1, 1) for stride (1, 1)")):
-        K.conv_transpose2d(x, w, output_padding=1)
+        kernels.conv_transpose2d_forward(x, w, output_padding=1)
     with pytest.raises(ValueError, match=re.escape("conv_transpose2d: argument 'weight' expected shape (C_in=2")):
-        K.conv_transpose2d(x, np.zeros((3, 2, 3, 3)))
+        kernels.conv_transpose2d_forward(x, np.zeros((3, 2, 3, 3)))
     with pytest.raises(ValueError, match="conv_transpose2d: argument 'bias' expected shape"):
-        K.conv_transpose2d(x, w, np.zeros(3))
+        kernels.conv_transpose2d_forward(x, w, np.zeros(3))
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x, w: K.conv2d(x.astype(np.int64), w), "conv2d_forward: argument 'x' expected dtype float32 or float64, got int64"),
-    (lambda x, w: K.conv2d(x, w.astype(np.float32)), "conv2d_forward: argument 'weight' expected dtype float64 (like 'x'), got float32"),
-    (lambda x, w: K.conv2d(x, w[:, :2]), "conv2d_forward: argument 'weight' expected shape (K=4, C/groups=3, kh=3, kw=3), got (4, 2, 3, 3)"),
-    (lambda x, w: K.conv2d(x, w, groups=2), "conv2d_forward: argument 'x' expected a channel count C >= 1 divisible by groups=2"),
-    (lambda x, w: K.conv2d(x, w, stride=0), "conv2d_forward: argument 'stride' expected values >= 1, got (0, 0)"),
-    (lambda x, w: K.conv2d(x, w, padding=-1), "conv2d_forward: argument 'padding' expected values >= 0"),
-    (lambda x, w: K.conv2d(x, w, dilation=(1, 0)), "conv2d_forward: argument 'dilation' expected values >= 1"),
-    (lambda x, w: K.conv2d(x, w, groups=0), "conv2d_forward: argument 'groups' expected >= 1, got 0"),
-    (lambda x, w: K.conv2d(x, w, dilation=3), "conv2d_forward: input of size (5, 5) with padding (0, 0) is smaller than the dilated kernel (7, 7)"),
-    (lambda x, w: K.conv2d(x[0], w), "conv2d_forward: argument 'x' expected a 4-D array, got shape (3, 5, 5)"),
-    (lambda x, w: K.conv2d(x, w, np.zeros(3)), "conv2d_forward: argument 'bias' expected shape (K=4,), got (3,)"),
-    (lambda x, w: K.conv2d_backward_input(np.zeros((2, 4, 2, 2)), w, x.shape),
+    (lambda x, w: kernels.conv2d_forward(x.astype(np.int64), w), "conv2d_forward: argument 'x' expected dtype float32 or float64, got int64"),
+    (lambda x, w: kernels.conv2d_forward(x, w.astype(np.float32)), "conv2d_forward: argument 'weight' expected dtype float64 (like 'x'), got float32"),
+    (lambda x, w: kernels.conv2d_forward(x, w[:, :2]), "conv2d_forward: argument 'weight' expected shape (K=4, C/groups=3, kh=3, kw=3), got (4, 2, 3, 3)"),
+    (lambda x, w: kernels.conv2d_forward(x, w, groups=2), "conv2d_forward: argument 'x' expected a channel count C >= 1 divisible by groups=2"),
+    (lambda x, w: kernels.conv2d_forward(x, w, stride=0), "conv2d_forward: argument 'stride' expected values >= 1, got (0, 0)"),
+    (lambda x, w: kernels.conv2d_forward(x, w, padding=-1), "conv2d_forward: argument 'padding' expected values >= 0"),
+    (lambda x, w: kernels.conv2d_forward(x, w, dilation=(1, 0)), "conv2d_forward: argument 'dilation' expected values >= 1"),
+    (lambda x, w: kernels.conv2d_forward(x, w, groups=0), "conv2d_forward: argument 'groups' expected >= 1, got 0"),
+    (lambda x, w: kernels.conv2d_forward(x, w, dilation=3), "conv2d_forward: input of size (5, 5) with padding (0, 0) is smaller than the dilated kernel (7, 7)"),
+    (lambda x, w: kernels.conv2d_forward(x[0], w), "conv2d_forward: argument 'x' expected a 4-D array, got shape (3, 5, 5)"),
+    (lambda x, w: kernels.conv2d_forward(x, w, np.zeros(3)), "conv2d_forward: argument 'bias' expected shape (K=4,), got (3,)"),
+    (lambda x, w: kernels.conv2d_backward_input(np.zeros((2, 4, 2, 2)), w, x.shape),
      "conv2d_backward_input: argument 'grad_output' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 2, 2)"),
-    (lambda x, w: K.conv2d_backward_weight(x, np.zeros((2, 4, 3, 4)), w.shape),
+    (lambda x, w: kernels.conv2d_backward_weight(x, np.zeros((2, 4, 3, 4)), w.shape),
      "conv2d_backward_weight: argument 'grad_output' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 3, 4)"),
 ])
 def test_conv2d_bad_inputs(rng, call, message):
@@ -265,7 +265,7 @@ def test_depthwise_weight_gradient_ignores_discarded_lanes(rng, isa, dtype):
     x = rng.standard_normal((2, 3, 14, 14)).astype(dtype)
     x[:, :, 5, 0] = np.inf
     dy = rng.standard_normal((2, 3, 12, 12)).astype(dtype)
-    dw, _ = K.conv2d_backward_weight(x, dy, (3, 1, 3, 3), groups=3)
+    dw, _ = kernels.conv2d_backward_weight(x, dy, (3, 1, 3, 3), groups=3)
     assert not np.isfinite(dw[..., 0]).all()
     xf = np.where(np.isfinite(x), x, 0).astype(np.float64)
     ref = np.zeros((3, 1, 3, 3))

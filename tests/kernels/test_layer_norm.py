@@ -1,4 +1,4 @@
-"""Layer norm kernel (nerve.kernels.layer_norm / layer_norm_backward) against NumPy float64."""
+"""Layer norm kernel (nerve.kernels.layer_norm_forward / layer_norm_backward) against NumPy float64."""
 import numpy as np
 import pytest
 
@@ -36,13 +36,13 @@ def test_matches_reference(dtype, affine, rng):
             x = rng.standard_normal((N, C)).astype(dtype)
             w = rng.standard_normal(C).astype(dtype) if affine else None
             b = rng.standard_normal(C).astype(dtype) if affine else None
-            y, mean, rstd = kernels.layer_norm(x, w, b, 1e-5)
+            y, mean, rstd = kernels.layer_norm_forward(x, w, b, 1e-5)
             ry, rm, rr = reference(x, w, b)
             np.testing.assert_allclose(y, ry, **tol(dtype))
             np.testing.assert_allclose(mean, rm, **tol(dtype))
             np.testing.assert_allclose(rstd, rr, rtol=tol(dtype)["rtol"])
             g = rng.standard_normal((N, C)).astype(dtype)
-            dx, dw, db = kernels.layer_norm_backward(g, x, mean, rstd, w)
+            dx, dw, db = kernels.layer_norm_backward(g, x, mean, rstd, w, need_dweight=affine, need_dbias=affine)
             rdx, rdw, rdb = reference_backward(g, x, w)
             np.testing.assert_allclose(dx, rdx, **tol(dtype))
             if affine:
@@ -55,14 +55,14 @@ def test_matches_reference(dtype, affine, rng):
 def test_bias_only_and_weight_only(rng):
     x = rng.standard_normal((5, 9))
     w, b = rng.standard_normal(9), rng.standard_normal(9)
-    np.testing.assert_allclose(kernels.layer_norm(x, w, None)[0], reference(x, w)[0], rtol=1e-12)
-    np.testing.assert_allclose(kernels.layer_norm(x, None, b)[0], reference(x, None, b)[0], rtol=1e-12)
+    np.testing.assert_allclose(kernels.layer_norm_forward(x, w, None)[0], reference(x, w)[0], rtol=1e-12)
+    np.testing.assert_allclose(kernels.layer_norm_forward(x, None, b)[0], reference(x, None, b)[0], rtol=1e-12)
 
 
 def test_finite_difference_gradients(rng):
     x, w, b = rng.standard_normal((4, 6)), rng.standard_normal(6), rng.standard_normal(6)
     g = rng.standard_normal((4, 6))
-    y, mean, rstd = kernels.layer_norm(x, w, b)
+    y, mean, rstd = kernels.layer_norm_forward(x, w, b)
     grads = kernels.layer_norm_backward(g, x, mean, rstd, w)
     eps = 1e-6
     for arr, grad in zip((x, w, b), grads):
@@ -70,9 +70,9 @@ def test_finite_difference_gradients(rng):
         for i in np.ndindex(arr.shape):
             old = arr[i]
             arr[i] = old + eps
-            plus = (kernels.layer_norm(x, w, b)[0] * g).sum()
+            plus = (kernels.layer_norm_forward(x, w, b)[0] * g).sum()
             arr[i] = old - eps
-            minus = (kernels.layer_norm(x, w, b)[0] * g).sum()
+            minus = (kernels.layer_norm_forward(x, w, b)[0] * g).sum()
             arr[i] = old
             num[i] = (plus - minus) / (2 * eps)
         np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
@@ -81,19 +81,19 @@ def test_finite_difference_gradients(rng):
 def test_large_offset_and_constant_rows(rng):
     # Two-pass variance: a common offset of 1e4 does not cancel the float32 result.
     x = (1e4 + rng.standard_normal((3, 64))).astype(np.float32)
-    np.testing.assert_allclose(kernels.layer_norm(x)[0], reference(x)[0], rtol=1e-3, atol=2e-3)
-    y, mean, rstd = kernels.layer_norm(np.full((2, 5), 3.0))
+    np.testing.assert_allclose(kernels.layer_norm_forward(x)[0], reference(x)[0], rtol=1e-3, atol=2e-3)
+    y, mean, rstd = kernels.layer_norm_forward(np.full((2, 5), 3.0))
     assert np.all(y == 0) and np.allclose(rstd, 1 / np.sqrt(1e-5))
 
 
 def test_zero_rows_and_many_rows(rng):
-    y, mean, rstd = kernels.layer_norm(np.zeros((0, 7), np.float32), np.ones(7, np.float32), np.zeros(7, np.float32))
+    y, mean, rstd = kernels.layer_norm_forward(np.zeros((0, 7), np.float32), np.ones(7, np.float32), np.zeros(7, np.float32))
     assert y.shape == (0, 7) and mean.shape == (0,)
     dx, dw, db = kernels.layer_norm_backward(y, y, mean, rstd, np.ones(7, np.float32))
     assert dx.shape == (0, 7) and np.all(dw == 0) and np.all(db == 0)
     # Enough rows that the dweight / dbias sums run on several threads.
     x, g, w = rng.standard_normal((3000, 65)), rng.standard_normal((3000, 65)), rng.standard_normal(65)
-    y, mean, rstd = kernels.layer_norm(x, w, w)
+    y, mean, rstd = kernels.layer_norm_forward(x, w, w)
     for got, want in zip(kernels.layer_norm_backward(g, x, mean, rstd, w), reference_backward(g, x, w)):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-10)
 
@@ -101,18 +101,18 @@ def test_zero_rows_and_many_rows(rng):
 def test_bad_inputs():
     x = np.zeros((3, 4), np.float32)
     with pytest.raises(ValueError, match=r"layer_norm_forward: argument 'weight' expected shape \(C=4,\), got \(5,\)"):
-        kernels.layer_norm(x, np.ones(5, np.float32))
+        kernels.layer_norm_forward(x, np.ones(5, np.float32))
     with pytest.raises(ValueError, match="layer_norm_forward: argument 'bias' expected dtype float32, got float64"):
-        kernels.layer_norm(x, None, np.ones(4))
+        kernels.layer_norm_forward(x, None, np.ones(4))
     with pytest.raises(ValueError, match="layer_norm_forward: argument 'x' expected a 2-D array, got shape"):
-        kernels.layer_norm(x[0])
+        kernels.layer_norm_forward(x[0])
     with pytest.raises(ValueError, match="argument 'x' expected dtype float32 or float64, got int64"):
-        kernels.layer_norm(x.astype(np.int64))
+        kernels.layer_norm_forward(x.astype(np.int64))
     with pytest.raises(ValueError, match="argument 'eps' expected a finite value >= 0, got -1"):
-        kernels.layer_norm(x, eps=-1)
+        kernels.layer_norm_forward(x, eps=-1)
     with pytest.raises(ValueError, match=r"argument 'y' expected shape \(N=3, C=4\), got \(3, 5\)"):
         _C.layer_norm_forward(np.empty((3, 5), np.float32), np.empty(3, np.float32), np.empty(3, np.float32), x)
-    y, m, r = kernels.layer_norm(x)
+    y, m, r = kernels.layer_norm_forward(x)
     with pytest.raises(ValueError, match=r"layer_norm_backward: argument 'rstd' expected shape \(N=3,\), got \(2,\)"):
         kernels.layer_norm_backward(x, x, m, r[:2])
     with pytest.raises(ValueError, match="layer_norm_backward: argument 'dx' must be C-contiguous"):

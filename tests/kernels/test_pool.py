@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve import kernels as K
+from nerve import kernels
 from nerve.backend import cpu as be
 
 
@@ -77,7 +77,7 @@ MAX_CASES = [  # (shape, kernel, stride, padding, dilation, ceil_mode)
 def test_max_pool2d_matches_reference_and_fd(rng, isa, case):
     shape, k, s, p, d, ceil = case
     x = rng.standard_normal(shape)
-    y, idx = K.max_pool2d(x, k, s, p, d, ceil)
+    y, idx = kernels.max_pool2d_forward(x, k, s, p, d, ceil)
     if x.size < 1000:
         ry, ridx = max_pool_ref(x, k, s, p, d, ceil)
         np.testing.assert_array_equal(y, ry)
@@ -87,13 +87,13 @@ def test_max_pool2d_matches_reference_and_fd(rng, isa, case):
                                                             axis=2).reshape(y.shape))
     dy = rng.standard_normal(y.shape)
     dx = be.max_pool2d_backward(dy, idx, x.shape)
-    check_fd(rng, lambda t: K.max_pool2d(t, k, s, p, d, ceil)[0], x, dx, dy)
+    check_fd(rng, lambda t: kernels.max_pool2d_forward(t, k, s, p, d, ceil)[0], x, dx, dy)
 
 
 def test_max_pool2d_float32_nan_and_stride_default(rng):
     x = rng.standard_normal((1, 1, 4, 4)).astype(np.float32)
     x[0, 0, 1, 0] = np.nan
-    y, idx = K.max_pool2d(x, 2)
+    y, idx = kernels.max_pool2d_forward(x, 2)
     assert y.dtype == np.float32 and np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 4
     np.testing.assert_array_equal(y[0, 0, 1], x[0, 0, 2:, :].reshape(2, 2, 2).max(axis=(0, 2)))
 
@@ -112,20 +112,20 @@ AVG_CASES = [  # (shape, kernel, stride, padding, ceil_mode, count_include_pad, 
 def test_avg_pool2d_matches_reference_and_fd(rng, isa, case):
     shape, k, s, p, ceil, cip, div = case
     x = rng.standard_normal(shape)
-    y = K.avg_pool2d(x, k, s, p, ceil, cip, div)
+    y = kernels.avg_pool2d_forward(x, k, s, p, ceil, cip, div)
     np.testing.assert_allclose(y, avg_pool_ref(x, k, s, p, ceil, cip, div), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
     dx = be.avg_pool2d_backward(dy, x.shape, k, s, p, ceil, cip, div)
-    check_fd(rng, lambda t: K.avg_pool2d(t, k, s, p, ceil, cip, div), x, dx, dy)
+    check_fd(rng, lambda t: kernels.avg_pool2d_forward(t, k, s, p, ceil, cip, div), x, dx, dy)
 
 
 def test_avg_pool2d_known_values():
     x = np.ones((1, 1, 3, 3))
-    np.testing.assert_allclose(K.avg_pool2d(x, 2, 2, 1)[0, 0], [[0.25, 0.5], [0.5, 1.0]])
-    np.testing.assert_allclose(K.avg_pool2d(x, 2, 2, 1, count_include_pad=False)[0, 0], np.ones((2, 2)))
+    np.testing.assert_allclose(kernels.avg_pool2d_forward(x, 2, 2, 1)[0, 0], [[0.25, 0.5], [0.5, 1.0]])
+    np.testing.assert_allclose(kernels.avg_pool2d_forward(x, 2, 2, 1, count_include_pad=False)[0, 0], np.ones((2, 2)))
     # ceil_mode: 5 -> 3 windows, the last one holds a single row/column.
     x = np.arange(25.0).reshape(1, 1, 5, 5)
-    y = K.avg_pool2d(x, 2, 2, 0, ceil_mode=True)
+    y = kernels.avg_pool2d_forward(x, 2, 2, 0, ceil_mode=True)
     assert y.shape == (1, 1, 3, 3) and y[0, 0, 2, 2] == 24.0 and y[0, 0, 0, 2] == (4 + 9) / 2
 
 
@@ -133,36 +133,36 @@ def test_avg_pool2d_known_values():
                                         ((2, 2, 6, 6), (6, 6)), ((0, 2, 3, 3), (2, 2))])
 def test_adaptive_avg_pool2d_matches_reference_and_fd(rng, isa, shape, out):
     x = rng.standard_normal(shape)
-    y = K.adaptive_avg_pool2d(x, out)
+    y = kernels.adaptive_avg_pool2d_forward(x, out)
     np.testing.assert_allclose(y, adaptive_ref(x, out), rtol=1e-12, atol=1e-12)
     dy = rng.standard_normal(y.shape)
     dx = be.adaptive_avg_pool2d_backward(dy, x.shape)
-    check_fd(rng, lambda t: K.adaptive_avg_pool2d(t, out), x, dx, dy)
+    check_fd(rng, lambda t: kernels.adaptive_avg_pool2d_forward(t, out), x, dx, dy)
 
 
 def test_adaptive_avg_pool2d_none_keeps_size_and_float32(rng):
     x = rng.standard_normal((1, 2, 5, 4)).astype(np.float32)
-    y = K.adaptive_avg_pool2d(x, (None, 2))
+    y = kernels.adaptive_avg_pool2d_forward(x, (None, 2))
     assert y.shape == (1, 2, 5, 2) and y.dtype == np.float32
 
 
 def test_non_contiguous_input(rng):
     x = rng.standard_normal((2, 3, 8, 6)).transpose(0, 1, 3, 2)
-    np.testing.assert_array_equal(K.max_pool2d(x, 2)[0], max_pool_ref(np.ascontiguousarray(x), 2, 2, 0, 1, False)[0])
-    np.testing.assert_allclose(K.avg_pool2d(x, 2), avg_pool_ref(x, 2, 2, 0, False, True))
+    np.testing.assert_array_equal(kernels.max_pool2d_forward(x, 2)[0], max_pool_ref(np.ascontiguousarray(x), 2, 2, 0, 1, False)[0])
+    np.testing.assert_allclose(kernels.avg_pool2d_forward(x, 2), avg_pool_ref(x, 2, 2, 0, False, True))
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda x: K.max_pool2d(x.astype(np.int32), 2), "max_pool2d_forward: argument 'x' expected dtype float32 or float64, got int32"),
-    (lambda x: K.max_pool2d(x, 2, padding=2), "max_pool2d_forward: argument 'padding' expected values in [0, kernel_size / 2], got (2, 2)"),
-    (lambda x: K.max_pool2d(x, 0), "max_pool2d_forward: argument 'kernel_size' expected values >= 1, got (0, 0)"),
-    (lambda x: K.max_pool2d(x, 2, stride=0), "max_pool2d_forward: argument 'stride' expected values >= 1"),
-    (lambda x: K.max_pool2d(x, 2, dilation=0), "max_pool2d_forward: argument 'dilation' expected values >= 1"),
-    (lambda x: K.max_pool2d(x, 9), "max_pool2d_forward: input of size (5, 5) with padding (0, 0) is smaller than the window (9, 9)"),
-    (lambda x: K.max_pool2d(x[0], 2), "max_pool2d_forward: argument 'x' expected a 4-D array, got shape (3, 5, 5)"),
-    (lambda x: K.avg_pool2d(x, 2, divisor_override=-1), "avg_pool2d_forward: argument 'divisor_override' expected > 0"),
-    (lambda x: K.avg_pool2d(x, 2, padding=(0, 3)), "avg_pool2d_forward: argument 'padding' expected values in [0, kernel_size / 2]"),
-    (lambda x: K.adaptive_avg_pool2d(x, (0, 2)), "adaptive_avg_pool2d_forward: argument 'out' expected an output size >= 1"),
+    (lambda x: kernels.max_pool2d_forward(x.astype(np.int32), 2), "max_pool2d_forward: argument 'x' expected dtype float32 or float64, got int32"),
+    (lambda x: kernels.max_pool2d_forward(x, 2, padding=2), "max_pool2d_forward: argument 'padding' expected values in [0, kernel_size / 2], got (2, 2)"),
+    (lambda x: kernels.max_pool2d_forward(x, 0), "max_pool2d_forward: argument 'kernel_size' expected values >= 1, got (0, 0)"),
+    (lambda x: kernels.max_pool2d_forward(x, 2, stride=0), "max_pool2d_forward: argument 'stride' expected values >= 1"),
+    (lambda x: kernels.max_pool2d_forward(x, 2, dilation=0), "max_pool2d_forward: argument 'dilation' expected values >= 1"),
+    (lambda x: kernels.max_pool2d_forward(x, 9), "max_pool2d_forward: input of size (5, 5) with padding (0, 0) is smaller than the window (9, 9)"),
+    (lambda x: kernels.max_pool2d_forward(x[0], 2), "max_pool2d_forward: argument 'x' expected a 4-D array, got shape (3, 5, 5)"),
+    (lambda x: kernels.avg_pool2d_forward(x, 2, divisor_override=-1), "avg_pool2d_forward: argument 'divisor_override' expected > 0"),
+    (lambda x: kernels.avg_pool2d_forward(x, 2, padding=(0, 3)), "avg_pool2d_forward: argument 'padding' expected values in [0, kernel_size / 2]"),
+    (lambda x: kernels.adaptive_avg_pool2d_forward(x, (0, 2)), "adaptive_avg_pool2d_forward: argument 'out' expected an output size >= 1"),
     (lambda x: be.max_pool2d_backward(np.zeros((2, 3, 2, 2)), np.full((2, 3, 2, 2), 25), x.shape),
      "max_pool2d_backward: argument 'indices' expected values in [0, H*W=25), got 25 at flat position 0"),
     (lambda x: be.max_pool2d_backward(np.zeros((2, 3, 2, 2)), np.zeros((2, 3, 2, 2), np.int32), x.shape),

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import nerve._C as _C
-from nerve import kernels as K
+from nerve import kernels
 
 MODES = ["lstm", "gru", "rnn_tanh", "rnn_relu"]
 GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -65,12 +65,12 @@ def make(mode, T, B, I, H, dtype=np.float64, bias=True, seed=0):
 def forward(mode, a, lengths=None):
     """-> (y, h_n, c_n or None, saved) via the kernels."""
     if mode == "lstm":
-        y, h, c, res = K.lstm_forward(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths)
+        y, h, c, res = kernels.lstm_forward(a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths)
         return y, h, c, res
     if mode == "gru":
-        y, h, res = K.gru_forward(a["x"], a["h0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths)
+        y, h, res = kernels.gru_forward(a["x"], a["h0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths)
         return y, h, None, res
-    y, h = K.rnn_forward(a["x"], a["h0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths, mode[4:])
+    y, h = kernels.rnn_forward(a["x"], a["h0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], lengths, mode[4:])
     return y, h, None, None
 
 
@@ -79,13 +79,13 @@ def backward(mode, a, dy, dh, dc, lengths=None):
     y, _, _, res = forward(mode, a, lengths)
     args = (a["x"], a["h0"])
     if mode == "lstm":
-        g = K.lstm_backward(dy, dh, dc, *args, a["c0"], a["w_ih"], a["w_hh"], y, res, a["b_ih"], a["b_hh"], lengths)
+        g = kernels.lstm_backward(dy, dh, dc, *args, a["c0"], a["w_ih"], a["w_hh"], y, res, a["b_ih"], a["b_hh"], lengths)
         names = ["x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"]
     elif mode == "gru":
-        g = K.gru_backward(dy, dh, *args, a["w_ih"], a["w_hh"], y, res, a["b_ih"], a["b_hh"], lengths)
+        g = kernels.gru_backward(dy, dh, *args, a["w_ih"], a["w_hh"], y, res, a["b_ih"], a["b_hh"], lengths)
         names = ["x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"]
     else:
-        g = K.rnn_backward(dy, dh, *args, a["w_ih"], a["w_hh"], y, a["b_ih"], a["b_hh"], lengths, mode[4:])
+        g = kernels.rnn_backward(dy, dh, *args, a["w_ih"], a["w_hh"], y, a["b_ih"], a["b_hh"], lengths, mode[4:])
         names = ["x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"]
     return dict(zip(names, g))
 
@@ -175,12 +175,12 @@ def test_cells_match_one_step(bias):
         rh = ref(mode, a)
         args = (a["x"][0], a["h0"])
         if mode == "lstm":
-            h, c = K.lstm_cell(*args, a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+            h, c = kernels.lstm_cell_forward(*args, a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
             np.testing.assert_allclose(c, rh[2], rtol=1e-12, atol=1e-12)
         elif mode == "gru":
-            h = K.gru_cell(*args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+            h = kernels.gru_cell_forward(*args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
         else:
-            h = K.rnn_cell(*args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], mode[4:])
+            h = kernels.rnn_cell_forward(*args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], mode[4:])
         np.testing.assert_allclose(h, rh[1], rtol=1e-12, atol=1e-12)
 
 
@@ -193,11 +193,11 @@ def test_cell_backward_matches_sequence_backward(mode):
     seq = backward(mode, a, np.zeros((1, 2, 4)), dh, dc)
     args = (a["x"][0], a["h0"])
     if mode == "lstm":
-        cell = K.lstm_cell_backward(dh, dc, *args, a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+        cell = kernels.lstm_cell_backward(dh, dc, *args, a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
     elif mode == "gru":
-        cell = K.gru_cell_backward(dh, *args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
+        cell = kernels.gru_cell_backward(dh, *args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"])
     else:
-        cell = K.rnn_cell_backward(dh, *args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], mode[4:])
+        cell = kernels.rnn_cell_backward(dh, *args, a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"], mode[4:])
     for (name, g), gc in zip(seq.items(), cell):
         np.testing.assert_array_equal(g[0] if name == "x" else g, gc)
 
@@ -280,31 +280,31 @@ def test_bad_inputs():
     args = [a[k] for k in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")]
     with pytest.raises(ValueError,
                        match=r"lstm_forward: argument 'w_ih' expected shape \(G\*H=16, I=3\), got \(16, 2\)"):
-        K.lstm(args[0], args[1], args[2], args[3][:, :2], *args[4:])
+        kernels.lstm_forward(args[0], args[1], args[2], args[3][:, :2], *args[4:])
     with pytest.raises(ValueError,
                        match=r"lstm_forward: argument 'w_hh' expected shape \(4\*H=16, H=4\), got \(12, 4\)"):
-        K.lstm(*args[:4], args[4][:12], *args[5:])
+        kernels.lstm_forward(*args[:4], args[4][:12], *args[5:])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'h0' expected shape \(B=2, H=4\), got \(3, 4\)"):
-        K.lstm(args[0], np.zeros((3, 4)), *args[2:])
+        kernels.lstm_forward(args[0], np.zeros((3, 4)), *args[2:])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'x' expected a 3-D array, got shape \(2, 3\)"):
-        K.lstm(args[0][0], *args[1:])
+        kernels.lstm_forward(args[0][0], *args[1:])
     with pytest.raises(ValueError, match="lstm_forward: argument 'h0' expected dtype float64, got float32"):
-        K.lstm(args[0], args[1].astype(np.float32), *args[2:])
+        kernels.lstm_forward(args[0], args[1].astype(np.float32), *args[2:])
     with pytest.raises(ValueError, match="lstm_forward: argument 'x' expected dtype float32 or float64, got int64"):
-        K.lstm(args[0].astype(np.int64), *args[1:])
+        kernels.lstm_forward(args[0].astype(np.int64), *args[1:])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'lengths' expected values in \[0, T=3\], got 4"):
-        K.lstm(*args, lengths=[1, 4])
+        kernels.lstm_forward(*args, lengths=[1, 4])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'lengths' expected values in \[0, T=3\], got -1"):
-        K.lstm(*args, lengths=[-1, 2])
+        kernels.lstm_forward(*args, lengths=[-1, 2])
     with pytest.raises(ValueError, match=r"lstm_forward: argument 'lengths' expected shape \(B=2,\), got \(3,\)"):
-        K.lstm(*args, lengths=[1, 2, 3])
+        kernels.lstm_forward(*args, lengths=[1, 2, 3])
     with pytest.raises(ValueError, match="lstm_forward: argument 'c0' must be an array, got None"):
-        K.lstm(args[0], args[1], None, *args[3:])
+        kernels.lstm_forward(args[0], args[1], None, *args[3:])
     with pytest.raises(ValueError, match="rnn_forward: argument 'nonlinearity' expected 'tanh' or 'relu', got 'gelu'"):
-        K.rnn(make("rnn_tanh", 2, 2, 3, 4)["x"], np.zeros((2, 4)), np.zeros((4, 3)), np.zeros((4, 4)),
+        kernels.rnn_forward(make("rnn_tanh", 2, 2, 3, 4)["x"], np.zeros((2, 4)), np.zeros((4, 3)), np.zeros((4, 4)),
               nonlinearity="gelu")
     with pytest.raises(ValueError, match=r"gru_forward: hidden size \(w_hh.shape\[1\]\) must be >= 1, got 0"):
-        K.gru(args[0], np.zeros((2, 0)), np.zeros((0, 3)), np.zeros((0, 0)))
+        kernels.gru_forward(args[0], np.zeros((2, 0)), np.zeros((0, 3)), np.zeros((0, 0)))
 
 
 def test_bad_raw_kernel_arguments():

@@ -1,11 +1,11 @@
-"""Recurrent ops (nerve.ops.rnn): autograd through the packed layer
+"""Recurrent ops (nerve.ops.rnn, composed in nerve.nn.functional): autograd through the layer
 Functions, reverse_sequence, and stacked / bidirectional composition against
 a NumPy float64 reference."""
 import numpy as np
 import pytest
 
 import nerve
-from nerve.ops import rnn as R
+from nerve.nn import functional as F
 from nerve.testing import gradcheck
 from tests.kernels.test_rnn import GATES, MODES, make, ref_forward
 
@@ -17,11 +17,11 @@ def T(a, grad=False):
 def layer(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None):
     """The layer op as one tensor (y, h_n, c_n flattened) for gradcheck."""
     if mode == "lstm":
-        outs = R.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
+        outs = F.lstm_layer(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths)
     elif mode == "gru":
-        outs = R.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
+        outs = F.gru_layer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths)
     else:
-        outs = R.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, mode[4:])
+        outs = F.rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh, lengths, mode[4:])
     return nerve.cat([o.reshape(-1) for o in outs])
 
 
@@ -41,7 +41,7 @@ def test_layer_gradcheck(mode, lengths):
 def test_layer_without_bias_and_partial_grads():
     a = make("lstm", 3, 2, 3, 4, bias=False)
     x, w_ih = T(a["x"], True), T(a["w_ih"], True)
-    y, h, c = R.lstm_layer(x, T(a["h0"]), T(a["c0"]), w_ih, T(a["w_hh"]))
+    y, h, c = F.lstm_layer(x, T(a["h0"]), T(a["c0"]), w_ih, T(a["w_hh"]))
     (y.sum() + h.sum() * 2 + c.sum() * 3).backward()
     ry = ref_forward("lstm", *(a[k] for k in ("x", "h0", "c0", "w_ih", "w_hh")), None, None, None)
     np.testing.assert_allclose(y.detach().numpy(), ry[0], rtol=1e-12, atol=1e-12)
@@ -50,13 +50,13 @@ def test_layer_without_bias_and_partial_grads():
 
 def test_reverse_sequence():
     x = np.arange(4 * 3 * 2, dtype=np.float64).reshape(4, 3, 2)
-    got = R.reverse_sequence(T(x), [4, 2, 0]).numpy()
+    got = F.reverse_sequence(T(x), [4, 2, 0]).numpy()
     np.testing.assert_array_equal(got[:, 0], x[::-1, 0])
     np.testing.assert_array_equal(got[:2, 1], x[1::-1, 1])
     np.testing.assert_array_equal(got[2:, 1], x[2:, 1])
     np.testing.assert_array_equal(got[:, 2], x[:, 2])
-    np.testing.assert_array_equal(R.reverse_sequence(T(x)).numpy(), x[::-1])
-    assert gradcheck(lambda v: R.reverse_sequence(v, [3, 1, 4]), [x])
+    np.testing.assert_array_equal(F.reverse_sequence(T(x)).numpy(), x[::-1])
+    assert gradcheck(lambda v: F.reverse_sequence(v, [3, 1, 4]), [x])
 
 
 def ref_stack(mode, x, h0, c0, weights, num_layers, D, lengths):
@@ -96,7 +96,7 @@ def test_recurrent_stack_matches_reference(mode, bidirectional, lengths):
     c0 = rng.standard_normal((L * D, B, H)) if mode == "lstm" else None
     weights = [tuple(rng.uniform(-0.5, 0.5, s) for s in ((G * H, I if k < D else D * H), (G * H, H), (G * H,),
                                                         (G * H,))) for k in range(L * D)]
-    out = R.recurrent(mode, T(x), T(h0), T(c0), [tuple(T(w) for w in ws) for ws in weights], L, bidirectional,
+    out = F.recurrent(mode, T(x), T(h0), T(c0), [tuple(T(w) for w in ws) for ws in weights], L, bidirectional,
                       lengths=lengths)
     ref = ref_stack(mode, x, h0, c0, weights, L, D, lengths)
     for got, want in zip(out, ref):
@@ -113,7 +113,7 @@ def test_recurrent_gradcheck_bidirectional_lengths():
     def fn(x, h0, c0, w_ih_l1r):
         ws = [tuple(T(v) for v in wk) for wk in w]
         ws[3] = (w_ih_l1r,) + ws[3][1:]
-        y, h, c = R.recurrent("lstm", x, h0, c0, ws, 2, True, lengths=[3, 2])
+        y, h, c = F.recurrent("lstm", x, h0, c0, ws, 2, True, lengths=[3, 2])
         return nerve.cat([y.reshape(-1), h.reshape(-1), c.reshape(-1)])
     assert gradcheck(fn, [x, h0, c0, w[3][0]], atol=1e-6, rtol=1e-5)
 
@@ -122,6 +122,6 @@ def test_lengths_errors():
     a = make("gru", 3, 2, 3, 4)
     args = [T(a[k]) for k in ("x", "h0", "w_ih", "w_hh")]
     with pytest.raises(ValueError, match=r"rnn: argument 'lengths' expected values in \[0, T=3\], got 0..5"):
-        R.gru_layer(*args, lengths=[5, 0])
+        F.gru_layer(*args, lengths=[5, 0])
     with pytest.raises(ValueError, match=r"rnn: argument 'lengths' expected integers of shape \(2,\), got float64"):
-        R.gru_layer(*args, lengths=[1.0, 2.0])
+        F.gru_layer(*args, lengths=[1.0, 2.0])

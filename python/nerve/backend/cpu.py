@@ -122,9 +122,7 @@ def adadelta_step(param, square_avg, acc_delta, grad, **options):
 # x (T, B, I), h0/c0 (B, H), w_ih (G*H, I), w_hh (G*H, H), b_* (G*H) or None,
 # lengths (B,) ints or None. Forward returns the outputs plus the reserve
 # that backward needs; backward returns one gradient per input (None for an
-# absent bias). `packed`, if given, is a (T + 2 (lstm) or T + 1, B, H) array
-# that receives y, h_n (and c_n) one after the other (ops/rnn.py returns it
-# as one tensor).
+# absent bias).
 
 def _c(a):
     return None if a is None else np.ascontiguousarray(a)
@@ -140,11 +138,9 @@ def _sizes(x, w_hh):
     return (x.shape[0], x.shape[1], w_hh.shape[1]) if ok else (0, 0, 0)
 
 
-def _outputs(packed, T, B, H, n_states, dtype):
-    """y (T, B, H) and n_states (B, H) arrays: views of `packed`, or new."""
-    if packed is None:
-        packed = np.empty((T + n_states, B, H), dtype)
-    return (packed[:T],) + tuple(packed[T + k] for k in range(n_states))
+def _outputs(T, B, H, n_states, dtype):
+    """y (T, B, H) and n_states final states (B, H)."""
+    return (np.empty((T, B, H), dtype),) + tuple(np.empty((B, H), dtype) for _ in range(n_states))
 
 
 def _bias_grads(w_ih, b_ih, b_hh):
@@ -152,11 +148,11 @@ def _bias_grads(w_ih, b_ih, b_hh):
     return (None if b_ih is None else np.empty(gh, w_ih.dtype)), (None if b_hh is None else np.empty(gh, w_ih.dtype))
 
 
-def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
+def lstm_forward(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
     """-> y (T, B, H), h_n (B, H), c_n (B, H), reserve (T, B, 5H)."""
     x, h0, c0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, c0, w_ih, w_hh, b_ih, b_hh))
     T, B, H = _sizes(x, w_hh)
-    y, h_n, c_n = _outputs(packed, T, B, H, 2, x.dtype)
+    y, h_n, c_n = _outputs(T, B, H, 2, x.dtype)
     reserve = np.empty((T, B, 5 * H), x.dtype)
     _C.lstm_forward(y, h_n, c_n, reserve, x, h0, c0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
     return y, h_n, c_n, reserve
@@ -173,11 +169,11 @@ def lstm_backward(dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y, reserve, b_ih=None, 
     return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh
 
 
-def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, packed=None):
+def gru_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
     """-> y (T, B, H), h_n (B, H), reserve (T, B, 4H)."""
     x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
     T, B, H = _sizes(x, w_hh)
-    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
+    y, h_n = _outputs(T, B, H, 1, x.dtype)
     reserve = np.empty((T, B, 4 * H), x.dtype)
     _C.gru_forward(y, h_n, reserve, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths))
     return y, h_n, reserve
@@ -192,11 +188,11 @@ def gru_backward(dy, dh_n, x, h0, w_ih, w_hh, y, reserve, b_ih=None, b_hh=None, 
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
 
 
-def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh", packed=None):
+def rnn_forward(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
     """-> y (T, B, H), h_n (B, H). Backward needs only y."""
     x, h0, w_ih, w_hh, b_ih, b_hh = map(_c, (x, h0, w_ih, w_hh, b_ih, b_hh))
     T, B, H = _sizes(x, w_hh)
-    y, h_n = _outputs(packed, T, B, H, 1, x.dtype)
+    y, h_n = _outputs(T, B, H, 1, x.dtype)
     _C.rnn_forward(y, h_n, x, h0, w_ih, w_hh, b_ih, b_hh, _lengths(lengths), nonlinearity)
     return y, h_n
 

@@ -1,29 +1,25 @@
 """Functional forms of the layers, PyTorch names. Shapes follow PyTorch."""
+import math
 import warnings
 
 import numpy as np
 
-from nerve.ops import activation as A
-from nerve.ops import conv as CV
-from nerve.ops import dropout as D
-from nerve.ops import gemm as G
-from nerve.ops import loss as L
-from nerve.ops import batch_norm as NM
-from nerve.ops import pool as PL
-from nerve.tensor import Tensor, where
+from nerve import backend, ops
+from nerve import random as _random
+from nerve.tensor import Tensor, cat, stack, where, zeros
 
 
 def linear(input, weight, bias=None):
     """input (..., in), weight (out, in), bias (out,) -> (..., out)."""
-    return G.Linear.apply(input, weight, bias)
+    return ops.gemm.Linear.apply(input, weight, bias)
 
 
 def relu(input, inplace=False):
-    return input.relu_() if inplace else A.Relu.apply(input)
+    return input.relu_() if inplace else ops.activation.Relu.apply(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = A.LeakyRelu.apply(input, negative_slope)
+    out = ops.activation.LeakyRelu.apply(input, negative_slope)
     return input.copy_(out) if inplace else out
 
 
@@ -38,16 +34,16 @@ def tanh(input):
 def gelu(input, approximate="none"):
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: argument 'approximate' expected 'none' or 'tanh', got {approximate!r}")
-    return A.Gelu.apply(input, approximate)
+    return ops.activation.Gelu.apply(input, approximate)
 
 
 def silu(input):
-    return A.Silu.apply(input)
+    return ops.activation.Silu.apply(input)
 
 
 def softplus(input, beta=1.0, threshold=20.0):
     """log(1 + exp(beta x)) / beta, and x itself where beta x > threshold (slope exactly 1 there)."""
-    return A.Softplus.apply(input, beta, threshold)
+    return ops.activation.Softplus.apply(input, beta, threshold)
 
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
@@ -127,8 +123,8 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    mask = D.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
-    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    mask = ops.dropout.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
+    out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
     return input.copy_(out) if inplace else out
 
 
@@ -139,8 +135,8 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     shape = tuple(input.shape[:-2]) + (1, 1)
-    mask = D.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
-    out = D.Dropout.apply(input, Tensor._wrap(mask))
+    mask = ops.dropout.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
+    out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
     return input.copy_(out) if inplace else out
 
 
@@ -214,7 +210,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: argument 'beta' expected a value >= 0, got {beta}")
     target = _pointwise_operands("smooth_l1_loss", input, target)
-    return _reduce(L.SmoothL1.apply(input, target, float(beta), False), reduction)
+    return _reduce(ops.loss.SmoothL1.apply(input, target, float(beta), False), reduction)
 
 
 def huber_loss(input, target, reduction="mean", delta=1.0):
@@ -223,7 +219,7 @@ def huber_loss(input, target, reduction="mean", delta=1.0):
     if delta <= 0:
         raise ValueError(f"huber_loss: argument 'delta' expected a value > 0, got {delta}")
     target = _pointwise_operands("huber_loss", input, target)
-    return _reduce(L.SmoothL1.apply(input, target, float(delta), True), reduction)
+    return _reduce(ops.loss.SmoothL1.apply(input, target, float(delta), True), reduction)
 
 
 def _class_target(op, input, target, ignore_index):
@@ -289,12 +285,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
                              f"got {tuple(target.shape)}")
         target = target.to(dtype=input.dtype)
         x, y = (input.unsqueeze(0), target.unsqueeze(0)) if unbatched else (input, target)
-        loss = L.CrossEntropyProbs.apply(x, y, weight, float(label_smoothing))
+        loss = ops.loss.CrossEntropyProbs.apply(x, y, weight, float(label_smoothing))
         loss = loss.reshape(()) if unbatched else loss
         return _reduce(loss, reduction)
     target = _class_target(op, input, target, ignore_index)
     x, t = (input.unsqueeze(0), target.reshape(1)) if unbatched else (input, target)
-    loss = L.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing), reduction)
+    loss = ops.loss.CrossEntropy.apply(x, t, weight, int(ignore_index), float(label_smoothing), reduction)
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
@@ -309,7 +305,7 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     target = _class_target(op, input, target, ignore_index)
     unbatched = input.ndim == 1
     x, t = (input.unsqueeze(0), target.reshape(1)) if unbatched else (input, target)
-    loss = L.NllLoss.apply(x, t, weight, int(ignore_index))
+    loss = ops.loss.NllLoss.apply(x, t, weight, int(ignore_index))
     loss = loss.reshape(()) if unbatched else loss
     return _reduce(loss, reduction, _weighted_count(target, weight, ignore_index) if reduction == "mean" else None)
 
@@ -346,7 +342,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     x = input.data
     if x.size and not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError(f"{op}: all elements of input should be between 0 and 1")
-    return _reduce(L.BinaryCrossEntropy.apply(input, target, weight), reduction)
+    return _reduce(ops.loss.BinaryCrossEntropy.apply(input, target, weight), reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
@@ -357,7 +353,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     target = _same_shape_target(op, input, target)
     weight = _broadcast_weight(op, "weight", weight, input)
     pos_weight = _broadcast_weight(op, "pos_weight", pos_weight, input)
-    return _reduce(L.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight), reduction)
+    return _reduce(ops.loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight), reduction)
 
 
 def kl_div(input, target, reduction="mean", log_target=False):
@@ -366,7 +362,7 @@ def kl_div(input, target, reduction="mean", log_target=False):
     op = "kl_div"
     _check_reduction(op, reduction, _REDUCTIONS + ("batchmean",))
     target = _pointwise_operands(op, input, target)
-    loss = L.KlDiv.apply(input, target, bool(log_target))
+    loss = ops.loss.KlDiv.apply(input, target, bool(log_target))
     if reduction == "batchmean":
         return _reduce(loss, "mean", loss.shape[0] if loss.ndim else 1)
     return _reduce(loss, reduction)
@@ -380,8 +376,10 @@ def _pair(v):
 
 
 def _batched(op, input, ndim, fn):
+    """fn on a batched input; an unbatched one goes in as a batch of one (fn may return several tensors)."""
     if input.ndim == ndim - 1:
-        return fn(input.unsqueeze(0)).squeeze(0)
+        out = fn(input.unsqueeze(0))
+        return tuple(t.squeeze(0) for t in out) if isinstance(out, tuple) else out.squeeze(0)
     if input.ndim != ndim:
         raise ValueError(f"{op}: expected a {ndim - 1}-D (unbatched) or {ndim}-D (batched) input, got shape "
                          f"{tuple(input.shape)}")
@@ -409,7 +407,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """input (N, C, H, W), weight (K, C/groups, kh, kw), bias (K,) -> (N, K, OH, OW)."""
     stride, dilation = _pair(stride), _pair(dilation)
     padding = _conv_padding("conv2d", padding, weight.shape[2:], dilation, stride)
-    return _batched("conv2d", input, 4, lambda x: CV.Conv2d.apply(x, weight, bias, stride, padding, dilation, groups))
+    return _batched("conv2d", input, 4, lambda x: ops.conv.Conv2d.apply(x, weight, bias, stride, padding, dilation, groups))
 
 
 def _single(v):
@@ -422,13 +420,13 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     if isinstance(padding, str):
         padding = _conv_padding("conv1d", padding, (1, weight.shape[2]), (1, dilation), (1, stride))[1]
     padding = _single(padding)
-    return _batched("conv1d", input, 3, lambda x: CV.Conv2d.apply(
+    return _batched("conv1d", input, 3, lambda x: ops.conv.Conv2d.apply(
         x.unsqueeze(2), weight.unsqueeze(2), bias, (1, stride), (0, padding), (1, dilation), groups).squeeze(2))
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """input (N, C_in, H, W), weight (C_in, C_out/groups, kh, kw), bias (C_out,) -> (N, C_out, OH, OW)."""
-    return _batched("conv_transpose2d", input, 4, lambda x: CV.ConvTranspose2d.apply(
+    return _batched("conv_transpose2d", input, 4, lambda x: ops.conv.ConvTranspose2d.apply(
         x, weight, bias, _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation), groups))
 
 
@@ -436,55 +434,247 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """input (N, C, H, W) -> (N, C, OH, OW) (and int64 indices, flat in each H*W plane, if return_indices)."""
     kernel_size = _pair(kernel_size)
     stride = kernel_size if stride is None else _pair(stride)
-    keep = []
-    out = _batched("max_pool2d", input, 4, lambda x: PL.MaxPool2d.apply(
-        x, kernel_size, stride, _pair(padding), _pair(dilation), bool(ceil_mode), keep))
-    if not return_indices:
-        return out
-    indices = keep[0] if input.ndim == 4 else keep[0][0]
-    return out, Tensor._wrap(indices)
+    out, indices = _batched("max_pool2d", input, 4, lambda x: ops.pool.MaxPool2d.apply(
+        x, kernel_size, stride, _pair(padding), _pair(dilation), bool(ceil_mode)))
+    return (out, indices) if return_indices else out
 
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     kernel_size = _pair(kernel_size)
     stride = kernel_size if stride is None else _pair(stride)
-    return _batched("avg_pool2d", input, 4, lambda x: PL.AvgPool2d.apply(
+    return _batched("avg_pool2d", input, 4, lambda x: ops.pool.AvgPool2d.apply(
         x, kernel_size, stride, _pair(padding), bool(ceil_mode), bool(count_include_pad), divisor_override))
 
 
 def adaptive_avg_pool2d(input, output_size):
     """input (N, C, H, W) -> (N, C, *output_size); None in output_size keeps that input size."""
-    return _batched("adaptive_avg_pool2d", input, 4, lambda x: PL.AdaptiveAvgPool2d.apply(x, output_size))
+    return _batched("adaptive_avg_pool2d", input, 4, lambda x: ops.pool.AdaptiveAvgPool2d.apply(x, output_size))
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """input (N, C, ...); statistics per channel. Training updates running_mean/var in place."""
     stats = [None if t is None else (t.data if isinstance(t, Tensor) else t) for t in (running_mean, running_var)]
-    return NM.BatchNorm.apply(input, weight, bias, stats[0], stats[1], bool(training),
+    return ops.batch_norm.BatchNorm.apply(input, weight, bias, stats[0], stats[1], bool(training),
                               0.0 if momentum is None else float(momentum), float(eps))
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """query (..., L, D), key (..., S, D), value (..., S, Ev) -> (..., L, Ev), on the fused attention kernel.
+# ----------------------------------------------------------------- attention
+def fused_attention(q, k, v, attn_mask, scale, is_causal, dropout_p=0.0, key_mask=None):
+    """The fused kernel on (B, H, L, D) / (B, H, S, D) Tensors, no argument checks.
 
-    attn_mask: bool (True = take part) or float (added), broadcastable to
-    (..., L, S). Rows with every key masked give zeros (PyTorch: NaN).
+    attn_mask: array (bool: True = take part, or additive) or None; key_mask:
+    bool (B, S) array (True = take part) or None. Draws the dropout seed.
     """
-    from nerve.ops import attention as AT
-    return AT.scaled_dot_product_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)
+    seed = int(_random.generator().integers(0, 2 ** 63)) if dropout_p > 0 else 0
+    return ops.attention.ScaledDotProductAttention.apply(q, k, v, attn_mask, scale, is_causal, dropout_p, seed, key_mask)
 
 
+def _array(x):
+    return x.data if isinstance(x, Tensor) else x
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """softmax(query key^T * scale + mask) value, PyTorch semantics.
+
+    query (..., L, D), key (..., S, D), value (..., S, Ev) with equal leading
+    dims; returns (..., L, Ev). attn_mask: bool (True = take part) or float
+    (added to the logits), broadcastable to (..., L, S). is_causal: query i
+    attends keys j <= i (top-left aligned). scale defaults to 1/sqrt(D).
+    Rows with every key masked give zeros (PyTorch: NaN).
+    """
+    q, k, v = _array(query), _array(key), _array(value)
+    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
+        raise ValueError(f"scaled_dot_product_attention: query, key and value must have one rank >= 2, got shapes "
+                         f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if k.shape[:-2] != q.shape[:-2] or v.shape[:-1] != k.shape[:-1] or k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"scaled_dot_product_attention: expected query (..., L, D), key (..., S, D), value "
+                         f"(..., S, Ev) with equal leading dims, got {tuple(q.shape)}, {tuple(k.shape)}, "
+                         f"{tuple(v.shape)}")
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1), got {dropout_p}")
+    mask = _array(attn_mask)
+    if mask is not None:
+        xp = backend.of(q).xp
+        mask = xp.asarray(mask)
+        if mask.dtype != np.bool_:
+            if mask.dtype.kind not in "fiu":
+                raise ValueError(f"scaled_dot_product_attention: attn_mask must be bool or float, got {mask.dtype}")
+            mask = mask.astype(q.dtype, copy=False)
+        try:
+            if mask.ndim > q.ndim or np.broadcast_shapes(mask.shape, q.shape[:-1] + k.shape[-2:-1]) != q.shape[:-1] + k.shape[-2:-1]:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {tuple(mask.shape)} does not "
+                             f"broadcast to {tuple(q.shape[:-1] + k.shape[-2:-1])}") from None
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    tensors = [t if isinstance(t, Tensor) else Tensor._wrap(t) for t in (query, key, value)]
+    if v.shape[-1] != q.shape[-1]:
+        return attention_with_weights(*tensors, mask, dropout_p, is_causal, scale)[0]
+    batch, L, S = q.shape[:-2], q.shape[-2], k.shape[-2]
+    if q.ndim == 4:
+        return fused_attention(*tensors, mask, scale, is_causal, dropout_p)
+    # Fold the leading dims into (B, H): (L, D) -> (1, 1, L, D), (N, L, D) -> (1, N, L, D), ...
+    n = int(np.prod(batch)) if q.ndim > 4 else None
+    lead = (1, 1) if q.ndim == 2 else (1,) + batch if q.ndim == 3 else (n, 1)
+    if mask is not None and q.ndim > 4:
+        mask = backend.of(q).xp.broadcast_to(mask, batch + (L, S)).reshape(lead + (L, S))
+    q4, k4, v4 = (t.reshape(*lead, *t.shape[-2:]) for t in tensors)
+    out = fused_attention(q4, k4, v4, mask, scale, is_causal, dropout_p)
+    return out.reshape(*batch, L, v.shape[-1])
+
+
+def attention_with_weights(q, k, v, mask, dropout_p, is_causal, scale):
+    """The unfused path: (out, probabilities (..., L, S) before dropout), op by op, (L, S) in memory.
+
+    q, k, v are Tensors; mask is an array (bool: True = take part, or
+    additive) or None. Used for dropout, for Ev != D and by
+    nn.MultiheadAttention when need_weights=True.
+    """
+    xp = backend.of(q.data).xp
+    dtype = q.data.dtype
+    L, S = q.shape[-2], k.shape[-2]
+    allowed = xp.ones((L, S), dtype=bool)
+    if is_causal:
+        allowed = xp.tril(allowed)
+    additive = None
+    if mask is not None:
+        if mask.dtype == np.bool_:
+            allowed = allowed & mask
+        else:
+            allowed = allowed & ~xp.isneginf(mask)
+            additive = xp.where(xp.isneginf(mask), 0, mask).astype(dtype)
+    # Masked logits get a large finite penalty (not -inf) so a fully masked
+    # row softmaxes to finite values, which `valid` then zeroes.
+    bias = xp.where(allowed, dtype.type(0), dtype.type(np.finfo(dtype).min / 4))
+    if additive is not None:
+        bias = bias + additive
+    valid = allowed.any(-1, keepdims=True).astype(dtype)
+    s = (q @ k.transpose(-2, -1)) * scale + Tensor._wrap(bias)
+    p = s.softmax(-1) * Tensor._wrap(valid)
+    pd = p * Tensor._wrap(ops.dropout.keep_mask(tuple(p.shape), dropout_p, dtype, q.data)) if dropout_p > 0 else p
+    return pd @ v, p
+
+
+# --------------------------------------------------------- layer norm, embedding
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing ``normalized_shape`` dims, then * weight + bias (fused native kernel)."""
-    from nerve.ops import layer_norm as LN
-    return LN.layer_norm(input, normalized_shape, weight, bias, eps)
+    if isinstance(normalized_shape, int):
+        normalized_shape = (normalized_shape,)
+    normalized_shape = tuple(int(s) for s in normalized_shape)
+    shape = tuple(input.shape)
+    if len(normalized_shape) == 0 or shape[len(shape) - len(normalized_shape):] != normalized_shape:
+        raise ValueError(f"layer_norm: normalized_shape {normalized_shape} does not match the trailing dims of "
+                         f"input of shape {shape}")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and tuple(p.shape) != normalized_shape:
+            raise ValueError(f"layer_norm: argument '{name}' expected shape {normalized_shape}, got {tuple(p.shape)}")
+    x = input if isinstance(input, Tensor) else Tensor._wrap(input)
+    return ops.layer_norm.LayerNorm.apply(x, weight, bias, normalized_shape, float(eps))
 
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
-    """Rows of weight (num, dim) picked by integer input (any shape) -> (*input.shape, dim)."""
-    from nerve.ops import embedding as EM
+    """Rows of weight (num, dim) picked by integer input (any shape) -> (*input.shape, dim);
+    padding_idx's row gets no gradient."""
     if max_norm is not None or scale_grad_by_freq or sparse:
         raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
-    return EM.embedding(input, weight, padding_idx)
+    idx = input.data if isinstance(input, Tensor) else input
+    if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: argument 'input' expected an integer tensor of indices, got dtype "
+                        f"{getattr(idx, 'dtype', type(idx).__name__)}")
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: argument 'weight' expected a 2-D (num, dim) tensor, got shape {tuple(weight.shape)}")
+    num = weight.shape[0]
+    if padding_idx is not None:
+        if not -num <= padding_idx < num:
+            raise ValueError(f"embedding: padding_idx must be within [-{num}, {num}), got {padding_idx}")
+        padding_idx = padding_idx + num if padding_idx < 0 else padding_idx
+    return ops.embedding.Embedding.apply(idx, weight, padding_idx)
+
+
+# ----------------------------------------------------------------- recurrent
+def _lengths(lengths, T, B):
+    """lengths as an int64 numpy array (or None), checked."""
+    if lengths is None:
+        return None
+    n = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+    if n.shape != (B,) or n.dtype.kind not in "iu":
+        raise ValueError(f"rnn: argument 'lengths' expected integers of shape ({B},), got {n.dtype} {n.shape}")
+    if B and (n.min() < 0 or n.max() > T):
+        raise ValueError(f"rnn: argument 'lengths' expected values in [0, T={T}], got {n.min()}..{n.max()}")
+    return n.astype(np.int64)
+
+
+def lstm_layer(x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """One LSTM layer: x (T, B, I), h0, c0 (B, H) -> y (T, B, H), h_n, c_n (B, H)."""
+    return ops.rnn.LSTMLayer.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=_lengths(lengths, *x.shape[:2]))
+
+
+def gru_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None):
+    """One GRU layer: x (T, B, I), h0 (B, H) -> y (T, B, H), h_n (B, H)."""
+    return ops.rnn.GRULayer.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=_lengths(lengths, *x.shape[:2]))
+
+
+def rnn_layer(x, h0, w_ih, w_hh, b_ih=None, b_hh=None, lengths=None, nonlinearity="tanh"):
+    """One Elman RNN layer (tanh or relu): x (T, B, I), h0 (B, H) -> y (T, B, H), h_n (B, H)."""
+    return ops.rnn.RNNLayer.apply(x, h0, w_ih, w_hh, b_ih, b_hh, lengths=_lengths(lengths, *x.shape[:2]),
+                                  nonlinearity=nonlinearity)
+
+
+def reverse_sequence(x, lengths=None):
+    """x (T, B, ...) with each sequence reversed within its length."""
+    return ops.rnn.ReverseSequence.apply(x, lengths=_lengths(lengths, *x.shape[:2]))
+
+
+def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One LSTM step: x (B, I), h, c (B, H) -> h', c' (the layer kernel with T = 1)."""
+    _, h_n, c_n = lstm_layer(x.unsqueeze(0), h, c, w_ih, w_hh, b_ih, b_hh)
+    return h_n, c_n
+
+
+def gru_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """One GRU step: x (B, I), h (B, H) -> h'."""
+    return gru_layer(x.unsqueeze(0), h, w_ih, w_hh, b_ih, b_hh)[1]
+
+
+def rnn_cell(x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
+    """One Elman RNN step: x (B, I), h (B, H) -> h'."""
+    return rnn_layer(x.unsqueeze(0), h, w_ih, w_hh, b_ih, b_hh, None, nonlinearity)[1]
+
+
+def recurrent(mode, x, h0, c0, weights, num_layers, bidirectional=False, dropout_p=0.0, training=False,
+              lengths=None):
+    """Stacked (and optionally bidirectional) layers, as nn.RNN / LSTM / GRU run them.
+
+    mode: 'lstm', 'gru', 'rnn_tanh' or 'rnn_relu'. x (T, B, I); h0, c0
+    (num_layers * D, B, H) (c0 lstm only, else None); weights[layer * D + d]
+    = (w_ih, w_hh, b_ih, b_hh). Dropout (p = dropout_p, in training) applies to
+    the outputs of every layer but the last. Returns y (T, B, D * H), h_n
+    (and c_n for lstm) of shape (num_layers * D, B, H).
+    """
+    T, B = x.shape[0], x.shape[1]
+    lengths = _lengths(lengths, T, B)
+    D = 2 if bidirectional else 1
+    h_out, c_out = [], []
+    layer_in = x
+    for layer in range(num_layers):
+        ys = []
+        for d in range(D):
+            k = layer * D + d
+            w_ih, w_hh, b_ih, b_hh = weights[k]
+            inp = reverse_sequence(layer_in, lengths) if d else layer_in
+            if mode == "lstm":
+                y, h, c = lstm_layer(inp, h0[k], c0[k], w_ih, w_hh, b_ih, b_hh, lengths)
+                c_out.append(c)
+            elif mode == "gru":
+                y, h = gru_layer(inp, h0[k], w_ih, w_hh, b_ih, b_hh, lengths)
+            else:
+                y, h = rnn_layer(inp, h0[k], w_ih, w_hh, b_ih, b_hh, lengths, mode[4:])
+            ys.append(reverse_sequence(y, lengths) if d else y)
+            h_out.append(h)
+        layer_in = ys[0] if D == 1 else cat(ys, dim=2)
+        if dropout_p and training and layer < num_layers - 1:
+            layer_in = dropout(layer_in, dropout_p, training)
+    h_n = stack(h_out) if h_out else zeros(0, B, 0, dtype=x.dtype, device=x.device)
+    return (layer_in, h_n, stack(c_out)) if mode == "lstm" else (layer_in, h_n)

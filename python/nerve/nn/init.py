@@ -2,6 +2,8 @@
 PyTorch's formulas; random numbers come from nerve's seeded generator."""
 import math
 
+import numpy as np
+
 from nerve import random as _random
 
 
@@ -58,7 +60,6 @@ def ones_(tensor):
 
 
 def eye_(tensor):
-    import numpy as np
     if tensor.ndim != 2:
         raise ValueError(f"eye_: only 2-D tensors are supported, got {tensor.ndim}-D")
     return tensor.fill_array_(np.eye(*tensor.shape))
@@ -88,7 +89,6 @@ def kaiming_normal_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu"):
 
 
 def orthogonal_(tensor, gain=1.0):
-    import numpy as np
     rows = tensor.shape[0]
     cols = tensor.numel() // max(rows, 1)
     flat = _random.generator().standard_normal((rows, cols))

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from nerve import backend
 from nerve.autograd import no_grad
+from nerve.device import device as Device
 from nerve.nn.parameter import Parameter
 from nerve.tensor import Tensor
 
@@ -214,8 +216,6 @@ class Module:
         return self
 
     def to(self, *args, dtype=None, device=None):
-        from nerve.device import device as Device
-        from nerve import backend
         for a in args:
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
@@ -288,7 +288,6 @@ class Module:
                                 f"checkpoint, the shape in current model is {tuple(target.shape)}.")
         if problems:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(problems))
-        from nerve import backend
         with no_grad():
             for k, target in own.items():
                 if k in state_dict:

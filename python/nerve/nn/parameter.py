@@ -1,5 +1,5 @@
 """Parameter: a leaf Tensor that a Module registers as learnable."""
-from nerve.tensor import Tensor
+from nerve.tensor import Tensor, empty
 
 
 class Parameter(Tensor):
@@ -7,7 +7,6 @@ class Parameter(Tensor):
 
     def __init__(self, data=None, requires_grad=True):
         if data is None:
-            from nerve.tensor import empty
             data = empty(0)
         array = data.data if isinstance(data, Tensor) else data
         self._init(array, requires_grad)

@@ -2,17 +2,18 @@
 gate orders and initialization (uniform(-1/sqrt(H), 1/sqrt(H))).
 
 Each layer and direction runs as one native whole-sequence kernel (see
-nerve.ops.rnn). Beyond PyTorch: forward takes an optional ``lengths`` (B,)
-instead of a PackedSequence; steps past a sequence's length output zeros
-and keep its state, so h_n holds each sequence's state after its own last
-step, as with packed sequences. proj_size is not supported.
+nerve.ops.rnn; nn.functional.recurrent stacks them). Beyond PyTorch:
+forward takes an optional ``lengths`` (B,) instead of a PackedSequence;
+steps past a sequence's length output zeros and keep its state, so h_n
+holds each sequence's state after its own last step, as with packed
+sequences. proj_size is not supported.
 """
 import math
 
+from nerve.nn import functional as F
 from nerve.nn import init
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
-from nerve.ops import rnn as R
 from nerve.tensor import empty, zeros
 
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -90,7 +91,7 @@ class RNNBase(Module):
                 if s is not None and tuple(s.shape) != want:
                     raise ValueError(f"{type(self).__name__}: expected hidden state {name} of shape {want}, got "
                                      f"{tuple(s.shape)}")
-        out = R.recurrent(self.mode, x, h0, c0, self._weights(), self.num_layers, self.bidirectional,
+        out = F.recurrent(self.mode, x, h0, c0, self._weights(), self.num_layers, self.bidirectional,
                           self.dropout, self.training, lengths)
         y, states_out = out[0], out[1:]
         if not batched:
@@ -205,7 +206,7 @@ class RNNCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, hx)
-        h = R.rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
+        h = F.rnn_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.nonlinearity)
         return h if batched else h.squeeze(0)
 
 
@@ -216,7 +217,7 @@ class LSTMCell(RNNCellBase):
     def forward(self, input, hx=None):
         """-> (h', c')."""
         x, (h, c), batched = self._prepare(input, hx)
-        h, c = R.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h, c = F.lstm_cell(x, h, c, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return (h, c) if batched else (h.squeeze(0), c.squeeze(0))
 
 
@@ -226,5 +227,5 @@ class GRUCell(RNNCellBase):
 
     def forward(self, input, hx=None):
         x, (h,), batched = self._prepare(input, hx)
-        h = R.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        h = F.gru_cell(x, h, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
         return h if batched else h.squeeze(0)

@@ -29,7 +29,6 @@ from nerve.nn.linear import Linear
 from nerve.nn.module import Module
 from nerve.nn.layer_norm import LayerNorm
 from nerve.nn.parameter import Parameter
-from nerve.ops.attention import attention_with_weights, fused_attention
 from nerve.tensor import Tensor, empty
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
@@ -155,10 +154,10 @@ class MultiheadAttention(Module):
         dropout_p = self.dropout if self.training else 0.0
         weights = None
         if need_weights:
-            out, weights = attention_with_weights(q, k, v, _with_key_mask(mask, key_keep), dropout_p, causal,
-                                                  1.0 / math.sqrt(hd))
+            out, weights = F.attention_with_weights(q, k, v, _with_key_mask(mask, key_keep), dropout_p, causal,
+                                                    1.0 / math.sqrt(hd))
         else:
-            out = fused_attention(q, k, v, mask, 1.0 / math.sqrt(hd), causal, dropout_p, key_keep)
+            out = F.fused_attention(q, k, v, mask, 1.0 / math.sqrt(hd), causal, dropout_p, key_keep)
         out = self.out_proj(out.transpose(1, 2).reshape(N, L, E))
         if weights is not None and average_attn_weights:
             weights = weights.mean(1)

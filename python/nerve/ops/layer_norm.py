@@ -30,20 +30,3 @@ class LayerNorm(Function):
                                                         len(need) > 1 and need[1], len(need) > 2 and need[2])
         return (None if dx is None else dx.reshape(x_shape), None if dw is None else dw.reshape(w_shape),
                 None if db is None else db.reshape(w_shape), None, None)
-
-
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """Normalize over the trailing dims ``normalized_shape`` of input, then * weight + bias."""
-    from nerve.tensor import Tensor
-    if isinstance(normalized_shape, int):
-        normalized_shape = (normalized_shape,)
-    normalized_shape = tuple(int(s) for s in normalized_shape)
-    shape = tuple(input.shape)
-    if len(normalized_shape) == 0 or shape[len(shape) - len(normalized_shape):] != normalized_shape:
-        raise ValueError(f"layer_norm: normalized_shape {normalized_shape} does not match the trailing dims of "
-                         f"input of shape {shape}")
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and tuple(p.shape) != normalized_shape:
-            raise ValueError(f"layer_norm: argument '{name}' expected shape {normalized_shape}, got {tuple(p.shape)}")
-    x = input if isinstance(input, Tensor) else Tensor._wrap(input)
-    return LayerNorm.apply(x, weight, bias, normalized_shape, float(eps))

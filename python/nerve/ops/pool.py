@@ -4,20 +4,18 @@ from nerve.autograd import Function
 
 
 class MaxPool2d(Function):
-    """x (N, C, H, W) -> (N, C, OH, OW). If `keep` is a list, the int64 indices
-    (flat in each H*W plane, as PyTorch's return_indices) are appended to it."""
+    """x (N, C, H, W) -> out (N, C, OH, OW) and its int64 indices (flat in
+    each H*W plane, as PyTorch's return_indices), which get no gradient."""
 
     @staticmethod
-    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode, keep=None):
+    def forward(ctx, x, kernel_size, stride, padding, dilation, ceil_mode):
         out, indices = backend.of(x).max_pool2d_forward(x, kernel_size, stride, padding, dilation, ceil_mode)
         ctx.save_for_backward(indices)
         ctx.input_shape = x.shape
-        if keep is not None:
-            keep.append(indices)
-        return out
+        return out, indices
 
     @staticmethod
-    def backward(ctx, g):
+    def backward(ctx, g, _):
         (indices,) = ctx.saved_tensors
         return (backend.of(g).max_pool2d_backward(g, indices, ctx.input_shape),)
 

@@ -1,6 +1,6 @@
-"""Shape and indexing ops: reshape, permute, expand, cat, stack, indexing,
-tril/triu. Views (reshape, permute, expand, basic indexing) share the
-input's version counter, set by the Tensor methods that call them."""
+"""Shape and indexing ops: reshape, permute, expand, cat, stack, indexing
+(get and set), tril/triu. Views (reshape, permute, expand, basic indexing)
+share the input's version counter, set by the Tensor methods that call them."""
 from nerve.autograd import Function
 from nerve import backend
 from nerve.ops.elementwise import unbroadcast
@@ -105,6 +105,25 @@ class GetItem(Function):
         return gx, None
 
 
+class SetItem(Function):
+    """out = x with out[index] = value; gradients to both."""
+
+    @staticmethod
+    def forward(ctx, x, value, index):
+        ctx.info = (index, value.shape)
+        out = x.copy()
+        out[index] = value
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index, vshape = ctx.info
+        gx = g.copy()
+        gx[index] = 0
+        gv = unbroadcast(g[index], vshape) if ctx.needs_input_grad[1] else None
+        return gx, gv, None
+
+
 class Tri(Function):
     """tril (upper=False) or triu (upper=True) over the last two dims."""
 
@@ -119,17 +138,3 @@ class Tri(Function):
         diagonal, upper = ctx.info
         xp = backend.of(g).xp
         return (xp.triu(g, diagonal) if upper else xp.tril(g, diagonal)), None, None
-
-
-class Pad(Function):
-    """Constant padding; pad = ((before, after), ...) per dim."""
-
-    @staticmethod
-    def forward(ctx, x, pad, value):
-        ctx.pad = pad
-        return backend.of(x).xp.pad(x, pad, mode="constant", constant_values=value)
-
-    @staticmethod
-    def backward(ctx, g):
-        index = tuple(slice(b, g.shape[i] - a) for i, (b, a) in enumerate(ctx.pad))
-        return g[index], None, None
