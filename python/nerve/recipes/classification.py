@@ -94,5 +94,5 @@ class ClassifierTraining(Task):
         return [f"{name}: test accuracy {r['test_accuracy'] * 100:.2f}% ({r['test_samples']} samples), "
                 f"test loss {r['test_loss']:.4f}, train loss {r['train_loss']:.4f}",
                 f"{name}: {c.epochs} epochs in {r['seconds']:.1f} s ({r['samples_per_second']:.0f} samples/s), "
-                f"{r['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}",
-                f"{name}: checkpoint written to {c.out}"]
+                f"{self.trained_with(r)}",
+                self.checkpoint_line()]

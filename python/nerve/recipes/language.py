@@ -130,9 +130,8 @@ class LanguageModelTraining(Task):
                  f"({r['val_loss'] / np.log(2):.3f} bits/char); unigram entropy of the corpus "
                  f"{r['unigram_entropy']:.3f} nats/char",
                  f"{name}: {c.steps} steps of {c.batch_size}x{self.seq_len} chars in {r['seconds']:.1f} s "
-                 f"({r['chars_per_second']:.0f} chars/s), {r['parameters']} parameters, "
-                 f"{c.optimizer} lr={c.lr} on {c.device}",
+                 f"({r['chars_per_second']:.0f} chars/s), {self.trained_with(r)}",
                  f"{name}: sample (temperature {self.options['temperature']}):\n{r['sample']}"]
         if "greedy_sample" in r:
             lines.append(f"{name}: greedy sample:\n{r['greedy_sample']}")
-        return lines + [f"{name}: checkpoint written to {c.out}"]
+        return lines + [self.checkpoint_line()]

@@ -66,6 +66,6 @@ class Seq2SeqTraining(Task):
         return [f"{name}: greedy decoding of {r['test_samples']} held-out strings of {self.length} digits: token "
                 f"accuracy {r['token_accuracy'] * 100:.2f}%, whole-string accuracy {r['sequence_accuracy'] * 100:.2f}%",
                 f"{name}: {c.steps} steps of {c.batch_size} strings in {r['seconds']:.1f} s, train loss "
-                f"{r['train_loss']:.4f}, {r['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}",
+                f"{r['train_loss']:.4f}, {self.trained_with(r)}",
                 f"{name}: e.g. {self.example}",
-                f"{name}: checkpoint written to {c.out}"]
+                self.checkpoint_line()]

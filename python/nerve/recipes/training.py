@@ -122,6 +122,14 @@ class Task:
         """The lines printed at the end, from the full report (with model, seconds, parameters, checkpoint)."""
         raise NotImplementedError
 
+    def trained_with(self, report):
+        """'<n> parameters, <optimizer> lr=<lr> on <device>', for the summaries."""
+        c = self.config
+        return f"{report['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}"
+
+    def checkpoint_line(self):
+        return f"{self.name}: checkpoint written to {self.config.out}"
+
     def per_second(self, count):
         """`count` things since training started, per second, for the progress bar."""
         return f"{count / (time.perf_counter() - self.start):.0f}"
