@@ -19,10 +19,10 @@ import dataclasses
 from typing import Callable
 
 import nerve
-from nerve.models import MLP, CharLM, LeNet, ResNet, Seq2SeqTransformer, TransformerLM
+from nerve.models import GAN, MLP, CharLM, LeNet, ResNet, Seq2SeqTransformer, TransformerLM
 from nerve.recipes import seq2seq
 from nerve.recipes.classification import ClassifierTraining, digits_split
-from nerve.recipes.gan import GANTraining, build_gan
+from nerve.recipes.gan import GANTraining
 from nerve.recipes.language import LanguageModelTraining, corpus, text_data
 from nerve.recipes.training import TrainConfig, fit
 
@@ -117,7 +117,7 @@ RECIPES = {
     ),
     "gan": Recipe(
         description="DCGAN on the built-in 8x8 digits (scaled to [-1, 1]), with sample grids and a classifier check",
-        build=build_gan,
+        build=lambda c: GAN(c.options["latent_dim"], c.options["width"]),
         data=digits_split,
         task=GANTraining,
         defaults=dict(epochs=30, batch_size=64, lr=2e-4, optimizer="adam"),

@@ -21,7 +21,6 @@ import nerve
 from nerve import optim
 from nerve.data import DataLoader, TensorDataset
 from nerve.models.cnn import LeNet
-from nerve.models.gan import GAN
 from nerve.nn import functional as F
 from nerve.recipes.classification import ClassifierTraining, evaluate
 from nerve.recipes.training import Task, TrainConfig, fit, make_optimizer
@@ -140,10 +139,6 @@ def save_grid(images, path, scale=8):
 
 
 # ------------------------------------------------------------------ nerve train gan
-
-def build_gan(config):
-    return GAN(config.options["latent_dim"], config.options["width"])
-
 
 def load_classifier(path, file):
     """The LeNet of a `nerve train cnn` checkpoint, or None (with the reason printed) when unusable."""
