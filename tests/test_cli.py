@@ -7,8 +7,9 @@ import pytest
 import nerve
 import nerve.kernels
 from nerve.cli import main
-from nerve.models import MLP, RECIPES
-from nerve.models.training import TrainConfig
+from nerve.models import MLP
+from nerve.recipes import RECIPES, TrainConfig
+from nerve.recipes.training import Task
 
 
 def test_info(capsys):
@@ -89,5 +90,5 @@ def test_unknown_model(capsys):
 
 def test_recipes_are_complete():
     for name, recipe in RECIPES.items():
-        assert callable(recipe.build) and callable(recipe.data) and callable(recipe.train), name
+        assert callable(recipe.build) and callable(recipe.data) and issubclass(recipe.task, Task), name
         assert set(recipe.defaults) <= set(TrainConfig.__dataclass_fields__), name

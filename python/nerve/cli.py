@@ -5,8 +5,8 @@ import sys
 
 
 def _add_train_parser(sub):
-    from nerve.models import RECIPES
-    from nerve.models.training import OPTIMIZERS
+    from nerve.recipes import RECIPES
+    from nerve.recipes.training import OPTIMIZERS
     p = sub.add_parser("train", help="train a ready model on built-in data",
                        description="Train a ready model on built-in offline data and save a checkpoint. Models: "
                                    + "; ".join(f"{k}: {r.description}" for k, r in RECIPES.items()))
@@ -41,8 +41,7 @@ def _add_train_parser(sub):
 def _train(args):
     import nerve
     import nerve.kernels
-    from nerve.models import RECIPES
-    from nerve.models.training import TrainConfig
+    from nerve.recipes import RECIPES, TrainConfig, train
     recipe = RECIPES[args.model]
     given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "optimizer": args.optimizer,
              "steps": args.steps, "weight_decay": args.weight_decay, "schedule": args.schedule,
@@ -67,18 +66,14 @@ def _train(args):
     try:
         if config.threads is not None:
             nerve.kernels.set_num_threads(config.threads)
-        nerve.manual_seed(config.seed)
-        train_set, test_set = recipe.data(config)
-        model = recipe.build(config)
         if not config.distributed:
-            return recipe.train(args.model, model, train_set, test_set, config)
-        from nerve.models.training import train_classifier
-        if recipe.train is not train_classifier:
+            return train(args.model, config)
+        if not recipe.task.distributed:
             raise SystemExit(f"nerve train: --distributed works with the classifier recipes, not {args.model!r}")
         from nerve import distributed as dist
         dist.init_process_group("nccl" if nerve.device(config.device).type == "cuda" else "mpi")
         try:
-            return recipe.train(args.model, model, train_set, test_set, config)
+            return train(args.model, config)
         finally:
             dist.destroy_process_group()
     finally:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve.models.char_lm import CharLM, Vocabulary
+from nerve.models import CharLM, Vocabulary
 
 TEXT = "to be, or not to be: that is the question.\n"
 

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 
 import nerve
-from nerve.models import seq2seq
-from nerve.models.char_lm import Vocabulary
+from nerve.models import Vocabulary
 from nerve.models.transformer_lm import Seq2SeqTransformer, TransformerLM
 
 
@@ -60,11 +59,9 @@ def test_seq2seq_forward_shape_and_causal_decoder(rng):
                                rtol=1e-5, atol=1e-6)
 
 
-def test_reversal_batch_and_greedy_decode():
-    src, tgt_in, tgt = seq2seq.reversal_batch(np.random.default_rng(0), 5, 6)
-    np.testing.assert_array_equal(tgt, src[:, ::-1])
-    np.testing.assert_array_equal(tgt_in[:, 0], seq2seq.BOS)
-    np.testing.assert_array_equal(tgt_in[:, 1:], tgt[:, :-1])
-    net = Seq2SeqTransformer(seq2seq.VOCAB, d_model=16, n_heads=2, n_layers=1, dim_feedforward=32, max_len=7)
-    pred = seq2seq.greedy_decode(net, src, 6, "cpu")
-    assert pred.shape == (5, 6) and pred.dtype == np.int64
+def test_greedy_decode_shape_and_mode():
+    src = np.random.default_rng(0).integers(0, 10, size=(5, 6))
+    net = Seq2SeqTransformer(11, d_model=16, n_heads=2, n_layers=1, dim_feedforward=32, max_len=7)
+    pred = net.greedy_decode(src, 6, bos=10)
+    assert pred.shape == (5, 6) and pred.dtype == np.int64 and net.training
+    np.testing.assert_array_equal(pred, net.greedy_decode(src, 6, bos=10))

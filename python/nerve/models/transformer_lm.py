@@ -6,6 +6,7 @@ import numpy as np
 
 import nerve
 from nerve import nn
+from nerve.models.language_model import LanguageModel
 from nerve.nn import functional as F
 
 
@@ -41,7 +42,7 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class TransformerLM(nn.Module):
+class TransformerLM(LanguageModel):
     """ids (N, T) -> logits (N, T, vocab). Token + learned positional embeddings,
     causal blocks, final LayerNorm, output layer tied to the token embedding."""
 
@@ -71,24 +72,9 @@ class TransformerLM(nn.Module):
         x = self.tok(ids) + self.pos(nerve.arange(t, device=ids.device))
         return self.head(self.ln_f(self.blocks(self.drop(x))))
 
-    @nerve.no_grad()
-    def sample(self, vocab, prompt, length, temperature=1.0, rng=None):
-        """Continue `prompt` by `length` characters (temperature 0 = greedy)."""
-        was_training = self.training
-        self.eval()
-        rng = nerve.random.generator() if rng is None else rng
-        device = next(self.parameters()).device
-        ids = list(vocab.encode(prompt))
-        for _ in range(length):
-            window = np.asarray(ids[-self.context:], dtype=np.int64)[None, :]
-            last = self(nerve.tensor(window, device=device)).numpy()[0, -1].astype(np.float64)
-            if temperature <= 0:
-                ids.append(int(last.argmax()))
-            else:
-                p = np.exp((last - last.max()) / temperature)
-                ids.append(int(rng.choice(len(p), p=p / p.sum())))
-        self.train(was_training)
-        return vocab.decode(ids)
+    def next_logits(self, ids, state):
+        """The last `context` ids through the whole model every call (no cache); no state."""
+        return self(self._batch_of_one(ids[-self.context:])).numpy()[0, -1].astype(np.float64), None
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -108,3 +94,18 @@ class Seq2SeqTransformer(nn.Module):
         tgt_x = self.embed(tgt) + self.pos(nerve.arange(t, device=tgt.device))
         causal = nerve.ones(t, t, dtype=nerve.bool_).triu(1)  # True = masked, as nn.Transformer's bool masks
         return self.head(self.transformer(src_x, tgt_x, tgt_mask=causal))
+
+    @nerve.no_grad()
+    def greedy_decode(self, src, length, bos):
+        """Decode src (N, S) numpy ids greedily, one token at a time from `bos`, for `length` tokens ->
+        (N, length) int64 numpy; eval mode meanwhile, the mode is restored after."""
+        was_training = self.training
+        self.eval()
+        device = next(self.parameters()).device
+        src_t = nerve.tensor(src, device=device)
+        out = np.full((len(src), 1), bos, dtype=np.int64)
+        for _ in range(length):
+            logits = self(src_t, nerve.tensor(out, device=device)).numpy()
+            out = np.concatenate([out, logits[:, -1].argmax(-1)[:, None]], axis=1)
+        self.train(was_training)
+        return out[:, 1:]

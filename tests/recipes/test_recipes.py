@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 
 import nerve
+import nerve.recipes
 from nerve.cli import main
-from nerve.models import RECIPES, CharLM, LeNet, ResNet, Seq2SeqTransformer, TransformerLM
-from nerve.models.language import corpus
+from nerve.models import CharLM, LeNet, ResNet, Seq2SeqTransformer, TransformerLM
+from nerve.recipes import RECIPES
+from nerve.recipes.language import corpus
 
 
 def train(tmp_path, capsys, model, *args):
@@ -91,3 +93,10 @@ def test_bad_options_are_reported(tmp_path, capsys):
 
 def test_every_recipe_is_smoke_tested():
     assert set(RECIPES) == {"mlp", "cnn", "resnet", "char-lstm", "char-gru", "transformer", "seq2seq", "gan"}
+
+
+def test_the_registry_is_still_reachable_from_nerve_models():
+    import nerve.models
+    assert nerve.models.RECIPES is RECIPES and nerve.models.Recipe is nerve.recipes.Recipe
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        nerve.models.nothing

@@ -1,10 +1,12 @@
-"""GAN: one D and G step against a NumPy reference, and a short run on a
-2-D mixture of Gaussians where the generator must move toward the modes."""
+"""GAN training (nerve.recipes.gan with the models of nerve.models.gan): one D
+and G step against a NumPy reference, and a short run on a 2-D mixture of
+Gaussians where the generator must move toward the modes."""
 import numpy as np
 
 import nerve
 from nerve import nn, optim
-from nerve.models import gan
+from nerve.models.gan import MLPDiscriminator, MLPGenerator
+from nerve.recipes import gan
 
 SLOPE = 0.2
 
@@ -48,7 +50,7 @@ def params_of(mlp):
 
 
 def test_one_discriminator_and_generator_step_match_numpy(rng):
-    g_net, d_net = gan.MLPGenerator(3, 2, hidden=5).double(), gan.MLPDiscriminator(2, hidden=4).double()
+    g_net, d_net = MLPGenerator(3, 2, hidden=5).double(), MLPDiscriminator(2, hidden=4).double()
     real = rng.standard_normal((7, 2))
     z = rng.standard_normal((7, 3))
     g_lin, gp = params_of(g_net)
@@ -95,7 +97,7 @@ def test_generator_moves_toward_the_modes():
     rng = np.random.default_rng(3)
     angles = np.arange(4) * np.pi / 2
     modes = 2.0 * np.stack([np.cos(angles), np.sin(angles)], 1)
-    g_net, d_net = gan.MLPGenerator(4, 2, hidden=32), gan.MLPDiscriminator(2, hidden=32)
+    g_net, d_net = MLPGenerator(4, 2, hidden=32), MLPDiscriminator(2, hidden=32)
     trainer = gan.GANTrainer(g_net, d_net, optim.Adam(g_net.parameters(), lr=2e-3, betas=(0.5, 0.999)),
                              optim.Adam(d_net.parameters(), lr=2e-3, betas=(0.5, 0.999)), latent_dim=4, n_fixed=256)
     before = mode_distance(trainer.samples(), modes)
@@ -109,7 +111,7 @@ def test_generator_moves_toward_the_modes():
 
 
 def test_health_reports_collapse_and_divergence():
-    g_net, d_net = gan.MLPGenerator(2, 2, hidden=8), gan.MLPDiscriminator(2, hidden=8)
+    g_net, d_net = MLPGenerator(2, 2, hidden=8), MLPDiscriminator(2, hidden=8)
     trainer = gan.GANTrainer(g_net, d_net, optim.SGD(g_net.parameters(), lr=0.0), optim.SGD(d_net.parameters(), lr=0.0),
                              latent_dim=2)
     trainer.real_diversity = 1e6  # any generator looks collapsed next to this

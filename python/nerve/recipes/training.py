@@ -1,0 +1,210 @@
+"""The one training loop behind ``nerve train``.
+
+``fit(task)`` runs it: a tqdm progress bar, ``config.epochs`` passes over a
+loader or ``config.steps`` freshly drawn batches, the learning-rate
+schedule, timing, the checkpoint, the printed report and (classifiers) the
+loss-curve plot. What differs between recipes is a Task: how batches come,
+what one training step does, what is evaluated and reported. The Tasks are
+in classification.py, language.py, seq2seq.py and gan.py.
+"""
+import dataclasses
+import io
+import os
+import sys
+import time
+
+import numpy as np
+
+import nerve
+from nerve import optim
+
+OPTIMIZERS = {
+    "sgd": lambda params, lr, wd: optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+    "adam": lambda params, lr, wd: optim.Adam(params, lr=lr, weight_decay=wd),
+    "adamw": lambda params, lr, wd: optim.AdamW(params, lr=lr, weight_decay=wd),
+    "rmsprop": lambda params, lr, wd: optim.RMSprop(params, lr=lr, weight_decay=wd),
+    "adagrad": lambda params, lr, wd: optim.Adagrad(params, lr=lr, weight_decay=wd),
+}
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "none"  # "cosine": CosineAnnealingLR from lr to 0 over the epochs (or steps)
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+    threads: int = None  # OpenMP threads for the kernels while training (None: leave as is)
+    out: str = os.path.join("runs", "model.npz")  # the checkpoint; None: none written
+    plot: str = None
+    progress: bool = True
+    distributed: bool = False  # data-parallel over the ranks of nerve.distributed's default group
+    steps: int = 0  # optimizer steps, for recipes that draw random batches (language models) instead of epochs
+    clip: float = 1.0  # gradient-norm clipping for the language models (0: off)
+    label_smoothing: float = 0.0  # GAN: one-sided smoothing of the real label
+    sample_every: int = 0  # GAN: write a sample grid every this many steps (0: only at the end)
+    options: dict = dataclasses.field(default_factory=dict)  # model sizes etc.: the recipe's options, -o KEY=VALUE
+
+
+def make_optimizer(name, params, lr, weight_decay):
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}, expected one of {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr, weight_decay)
+
+
+class Task:
+    """One kind of training, as ``fit`` drives it. A subclass sets the class attributes and defines
+    ``train_step``, ``report`` and ``summary``, and either ``self.loader`` (by_epoch) or ``draw``."""
+
+    unit = "step"  # what one tick of the progress bar is
+    by_epoch = False  # True: config.epochs passes over self.loader; False: config.steps batches from draw()
+    distributed = False  # works under --distributed (each rank trains on a shard)
+    plots = False  # --plot draws its history (per-epoch loss and accuracy)
+
+    def __init__(self, name, model, train_set, test_set, config):
+        self.name, self.model, self.train_set, self.test_set, self.config = name, model, train_set, test_set, config
+        self.options = config.options
+        self.lead = True  # False on the ranks after the first of a distributed run: they neither print nor save
+        self.history = {}
+        self.start, self.file = None, None  # set by fit: when training started, where the report goes
+        model.to(config.device)
+        self.opt = self.make_optimizer()
+        self.scheduler = self.make_scheduler()
+
+    def make_optimizer(self):
+        """config.optimizer over all of the model's parameters."""
+        c = self.config
+        return make_optimizer(c.optimizer, self.model.parameters(), c.lr, c.weight_decay)
+
+    def make_scheduler(self):
+        """With --schedule cosine: lr to 0 over the run, stepped per epoch (by_epoch) or per step; else None."""
+        if self.config.schedule != "cosine":
+            return None
+        span = self.config.epochs if self.by_epoch else self.config.steps
+        return optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=span)
+
+    def steps_per_epoch(self):
+        return len(self.loader) if self.by_epoch else self.config.steps
+
+    def batches(self, epoch):
+        """One epoch's batches: the loader's (by_epoch), else config.steps batches drawn fresh."""
+        return self.loader if self.by_epoch else (self.draw() for _ in range(self.config.steps))
+
+    def draw(self):
+        """A fresh training batch (recipes that are not by_epoch)."""
+        raise NotImplementedError
+
+    def update(self, loss, clip=0.0):
+        """One optimizer step on `loss`, the gradient norm clipped to `clip` first when > 0."""
+        self.opt.zero_grad()
+        loss.backward()
+        if clip > 0:
+            nerve.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        self.opt.step()
+
+    def train_step(self, batch):
+        """Train on one batch; returns the progress bar's fields."""
+        raise NotImplementedError
+
+    def end_epoch(self, epoch):
+        """After each epoch (or the whole run when not by_epoch): evaluate; returns bar fields, or None."""
+        return None
+
+    def report(self, seconds):
+        """After training: the task's results (a dict, saved in the checkpoint)."""
+        raise NotImplementedError
+
+    def summary(self, report):
+        """The lines printed at the end, from the full report (with model, seconds, parameters, checkpoint)."""
+        raise NotImplementedError
+
+    def trained_with(self, report):
+        """'<n> parameters, <optimizer> lr=<lr> on <device>', for the summaries."""
+        c = self.config
+        return f"{report['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}"
+
+    def checkpoint_line(self):
+        return f"{self.name}: checkpoint written to {self.config.out}"
+
+    def per_second(self, count):
+        """`count` things since training started, per second, for the progress bar."""
+        return f"{count / (time.perf_counter() - self.start):.0f}"
+
+
+def fit(task, file=None):
+    """Train as `task` says; write the checkpoint, print the task's summary to `file` (stdout); return the report."""
+    from tqdm import tqdm
+
+    config, model = task.config, task.model
+    file = task.file = (file or sys.stdout) if task.lead else io.StringIO()
+    epochs = config.epochs if task.by_epoch else 1
+    bar = tqdm(total=epochs * task.steps_per_epoch(), disable=not (config.progress and task.lead), unit=task.unit,
+               dynamic_ncols=True, file=sys.stderr)
+    task.start = time.perf_counter()
+    for epoch in range(epochs):
+        if task.by_epoch:
+            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+        model.train()
+        for batch in task.batches(epoch):
+            postfix = task.train_step(batch)
+            if task.scheduler is not None and not task.by_epoch:
+                task.scheduler.step()
+            bar.update(1)
+            bar.set_postfix(**postfix)
+        if task.scheduler is not None and task.by_epoch:
+            task.scheduler.step()
+        postfix = task.end_epoch(epoch)
+        if postfix:
+            bar.set_postfix(**postfix)
+    bar.close()
+    seconds = time.perf_counter() - task.start
+    report = {"model": task.name, **task.report(seconds), "seconds": seconds,
+              "parameters": sum(p.numel() for p in model.parameters()), "checkpoint": config.out}
+    if task.lead and config.out:
+        save_checkpoint(config.out, task.name, model, task.opt, config, task.history, report)
+    for line in task.summary(report):
+        print(line, file=file)
+    if config.plot and task.lead and task.plots:
+        report["plot"] = plot_history(task.history, config.plot, task.name, file)
+    return report
+
+
+def save_checkpoint(path, name, model, opt, config, history, report):
+    """{'model_name', 'model', 'optimizer', 'config', 'history', 'report'} via nerve.save (atomic)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    nerve.save({"model_name": name, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "config": dataclasses.asdict(config), "history": history,
+                "report": {k: v for k, v in report.items() if k != "checkpoint"}}, path)
+
+
+def plot_history(history, path, name, file):
+    """Loss and accuracy curves as a PNG; returns the path, or None without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"{name}: --plot needs matplotlib, which is not installed (pip install matplotlib); "
+              "no plot written", file=file)
+        return None
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, history["loss"], label="train")
+    ax1.plot(epochs, history["test_loss"], label="test")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{name}: loss")
+    ax1.legend()
+    ax2.plot(epochs, history["train_accuracy"], label="train")
+    ax2.plot(epochs, history["test_accuracy"], label="test")
+    ax2.set(xlabel="epoch", ylabel="accuracy", title=f"{name}: accuracy")
+    ax2.legend()
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"{name}: loss curve written to {path}", file=file)
+    return path
