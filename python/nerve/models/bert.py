@@ -70,11 +70,16 @@ _ACTIVATIONS = {"gelu": lambda x: F.gelu(x), "gelu_new": lambda x: F.gelu(x, app
 
 
 class BertEmbeddings(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config, init_weights=True):
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+
+        def table(n):  # uninitialised when the weights come from a file (sampling 30522 x 768 costs seconds)
+            return nn.Embedding(n, config.hidden_size,
+                                _weight=None if init_weights else nerve.empty(n, config.hidden_size))
+
+        self.word_embeddings = table(config.vocab_size)
+        self.position_embeddings = table(config.max_position_embeddings)
+        self.token_type_embeddings = table(config.type_vocab_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
@@ -203,16 +208,17 @@ class BertModel(nn.Module):
     keys take no part in attention. Parameter names and shapes are Hugging
     Face's, so its checkpoints load as they are (``from_pretrained``)."""
 
-    def __init__(self, config, add_pooling_layer=True):
+    def __init__(self, config, add_pooling_layer=True, init_weights=True):
         super().__init__()
         if config.position_embedding_type != "absolute":
             raise ValueError(f"BertModel: position_embedding_type {config.position_embedding_type!r} is not "
                              "supported (only 'absolute')")
         self.config = config
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = BertEmbeddings(config, init_weights)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
-        self.apply(self._init_weights)
+        if init_weights:  # from_pretrained overwrites every weight: no need
+            self.apply(self._init_weights)
 
     def _init_weights(self, module):
         """Hugging Face's initialisation: N(0, 0.02) weights, zero biases (LayerNorms start at 1 and 0)."""
@@ -255,8 +261,8 @@ class BertModel(nn.Module):
             add_pooling_layer = "pooler.dense.weight" in state
         if not add_pooling_layer:
             state = {k: v for k, v in state.items() if not k.startswith("pooler.")}
-        model = cls(config, add_pooling_layer=add_pooling_layer)
-        model.load_state_dict(state)
+        model = cls(config, add_pooling_layer=add_pooling_layer, init_weights=False)
+        model.load_state_dict(state)  # strict: every weight is in the file
         return model.eval()
 
 
