@@ -202,15 +202,29 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        """np.asarray(t): the tensor's own memory where it can be (numpy 2's copy=: True always copies,
+        False raises where a dtype change needs a copy, None copies only then)."""
         if self.device.type != "cpu":
             raise TypeError("__array__: can't convert a cuda tensor to numpy; use .cpu() first")
-        return self._data if dtype is None else self._data.astype(dtype, copy=False)
+        if copy is False and dtype is not None and np.dtype(dtype) != self._data.dtype:
+            raise ValueError(f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, but copy=False")
+        array = self._data if dtype is None else self._data.astype(dtype, copy=False)
+        return array.copy() if copy and array is self._data else array
 
     def __dlpack__(self, *args, **kwargs):
+        """DLPack export of the tensor's memory (no copy): numpy's or cupy's, with their keywords
+        (stream, max_version, dl_device, copy). Consumers: np.from_dlpack, torch.from_dlpack, cupy."""
         return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
+
+    @property
+    def __cuda_array_interface__(self):
+        """Numba/CuPy's CUDA array interface for GPU tensors (CPU tensors have none: hasattr is False)."""
+        if self.device.type != "cuda":
+            raise AttributeError("__cuda_array_interface__: only cuda tensors have it; this one is on the cpu")
+        return self._data.__cuda_array_interface__
 
     def item(self):
         if self.numel() != 1:
