@@ -3,6 +3,8 @@ import argparse
 import os
 import sys
 
+from nerve.models.bert import add_embed_parser, embed
+
 
 def _add_train_parser(sub):
     from nerve.recipes import RECIPES
@@ -107,6 +109,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="version, SIMD variant, threads, CUDA status")
     _add_train_parser(sub)
+    add_embed_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "info":
         from nerve.info import info
@@ -117,6 +120,8 @@ def main(argv=None):
         except BrokenPipeError:  # `nerve train mlp | head -1`: the reader left; no traceback
             sys.stdout = open(os.devnull, "w")
             return 1
+    elif args.command == "embed":
+        embed(args.texts, args.model, args.batch_size)
     return 0
 
 

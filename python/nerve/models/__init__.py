@@ -1,5 +1,6 @@
 """Ready models: nn.Modules only. How ``nerve train <name>`` trains them
 (data, training loop, reports) is in ``nerve.recipes``."""
+from nerve.models.bert import BertConfig, BertModel, SentenceEncoder
 from nerve.models.char_lm import CharLM
 from nerve.models.cnn import LeNet, ResNet
 from nerve.models.gan import GAN, DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator
@@ -7,8 +8,8 @@ from nerve.models.language_model import LanguageModel, Vocabulary
 from nerve.models.mlp import MLP
 from nerve.models.transformer_lm import Seq2SeqTransformer, TransformerLM
 
-__all__ = ["CharLM", "DCGANDiscriminator", "DCGANGenerator", "GAN", "LanguageModel", "LeNet", "MLP",
-           "MLPDiscriminator", "MLPGenerator", "ResNet", "Seq2SeqTransformer", "TransformerLM", "Vocabulary"]
+__all__ = ["BertConfig", "BertModel", "CharLM", "DCGANDiscriminator", "DCGANGenerator", "GAN", "LanguageModel", "LeNet", "MLP",
+           "MLPDiscriminator", "MLPGenerator", "ResNet", "Seq2SeqTransformer", "SentenceEncoder", "TransformerLM", "Vocabulary"]
 
 
 def __getattr__(name):
