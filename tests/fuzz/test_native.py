@@ -70,6 +70,14 @@ def close(got, want, dtype, scale=1.0):
     np.testing.assert_allclose(got[~bad], want[~bad], rtol=TOL[dtype] * scale, atol=TOL[dtype] * scale)
 
 
+def quiet(fn):
+    """Runs a float64 reference with NaN/Inf warnings off (they are expected)."""
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def close_mag(got, want, mag, dtype, scale=1.0, what=""):
     """Like close(), but the error bound is relative to `mag`, the reference
     computed on absolute values (sum |a_i b_i| for a sum of products): a

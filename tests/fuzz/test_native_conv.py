@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from nerve import _C
 
-from .test_native import FLOATS, FUZZ, Call, arrays, close_mag, run_valid
+from .test_native import FLOATS, FUZZ, Call, arrays, close_mag, quiet, run_valid
 
 
 def _problem(draw):
@@ -53,6 +53,7 @@ def _pad(x, P):
     return np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
+@quiet
 def conv_ref(x, w, P):
     """float64 forward (no bias): out (N, K, OH, OW)."""
     N, G, Cg, Kg = P["N"], P["G"], P["Cg"], P["Kg"]
@@ -64,6 +65,7 @@ def conv_ref(x, w, P):
     return out.reshape(N, G * Kg, P["OH"], P["OW"])
 
 
+@quiet
 def conv_input_grad_ref(dy, w, P):
     N, G, Cg, Kg = P["N"], P["G"], P["Cg"], P["Kg"]
     (ph, pw) = P["p"]
@@ -75,6 +77,7 @@ def conv_input_grad_ref(dy, w, P):
     return dxp[..., ph: ph + P["H"], pw: pw + P["W"]].reshape(N, G * Cg, P["H"], P["W"])
 
 
+@quiet
 def conv_weight_grad_ref(x, dy, P):
     N, G, Cg, Kg = P["N"], P["G"], P["Cg"], P["Kg"]
     xp = _pad(x, P).reshape(N, G, Cg, P["H"] + 2 * P["p"][0], P["W"] + 2 * P["p"][1])
