@@ -8,6 +8,7 @@ rank or shape, non-contiguous, read-only output, a list, or a zero-stride view
 claiming more than 2^31 elements): the binding must raise a ValueError or
 TypeError naming the op, and must not have written to any input.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -95,14 +96,21 @@ def close_mag(got, want, mag, dtype, scale=1.0, what=""):
 def run_valid(builders, kernel, data):
     """Draws a valid call of `kernel` and an ISA, runs it, checks it."""
     call = builders[kernel](data.draw)
-    isa = data.draw(st.sampled_from(ISAS))
-    before = _C.isa()
-    _C.set_isa(isa)
-    try:
+    call.isa = data.draw(st.sampled_from(ISAS))
+    with isa(call.isa):
         call.run()
+    call.check()
+
+
+@contextlib.contextmanager
+def isa(name):
+    """Runs the block with _C's kernels for ISA `name`."""
+    before = _C.isa()
+    _C.set_isa(name)
+    try:
+        yield
     finally:
         _C.set_isa(before)
-    call.check()
 
 
 # ----------------------------------------------------------------- builders
