@@ -77,7 +77,8 @@ def build_batch_norm_backward(draw):
     dtype, training = draw(st.sampled_from(FLOATS)), draw(st.booleans())
     N, C, L = _sizes(draw, training)
     M = N * L
-    special_x = draw(st.booleans())
+    # Eval mode with NaN/Inf in x: a known kernel bug (test_eval_backward_ignores_nonfinite_x).
+    special_x = draw(st.booleans()) and training
     x, dy = arrays(draw, (N, C, L), dtype, special=special_x), arrays(draw, (N, C, L), dtype, special=not special_x)
     w = arrays(draw, (C,), dtype, special=False) if draw(st.booleans()) else None
     x64, dy64 = x.astype(np.float64), dy.astype(np.float64)
@@ -130,3 +131,14 @@ BUILDERS = {
 @given(data=st.data())
 def test_valid(kernel, data):
     run_valid(BUILDERS, kernel, data)
+
+
+@pytest.mark.xfail(strict=True, reason="batch_norm_backward eval mode computes dx = a*dy + 0*x + 0, so a NaN/Inf in x "
+                   "(which the eval gradient does not depend on) makes grad_input NaN; PyTorch gives dy*w*invstd")
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_eval_backward_ignores_nonfinite_x(dtype):
+    x = np.array([[[np.nan, np.inf, 1.0]]], dtype)
+    dy = np.ones((1, 1, 3), dtype)
+    gx = np.full_like(x, -1)
+    _C.batch_norm_backward(gx, None, None, dy, x, None, np.zeros(1, dtype), np.full(1, 2, dtype), False)
+    np.testing.assert_array_equal(gx, np.full((1, 1, 3), 2, dtype))
