@@ -7,6 +7,11 @@ with a float64 NumPy reference. ``test_valid`` runs it and compares.
 rank or shape, non-contiguous, read-only output, a list, or a zero-stride view
 claiming more than 2^31 elements): the binding must raise a ValueError or
 TypeError naming the op, and must not have written to any input.
+
+The other kernel families have their valid-call builders in
+test_native_<family>.py (conv, pool, batch_norm, layer_norm, embedding,
+attention, rnn), sharing the helpers here; their hostile calls come from
+test_native_recorded.py.
 """
 import contextlib
 import math
