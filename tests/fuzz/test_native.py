@@ -7,7 +7,13 @@ with a float64 NumPy reference. ``test_valid`` runs it and compares.
 rank or shape, non-contiguous, read-only output, a list, or a zero-stride view
 claiming more than 2^31 elements): the binding must raise a ValueError or
 TypeError naming the op, and must not have written to any input.
+
+The other kernel families have their valid-call builders in
+test_native_<family>.py (conv, pool, batch_norm, layer_norm, embedding,
+attention, rnn), sharing the helpers here; their hostile calls come from
+test_native_recorded.py.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -33,9 +39,15 @@ class Call:
         self.op, self.fn, self.args, self.outs, self.check = op, fn, dict(args), set(outs), check
         self.kwargs = kwargs or {}
         self.contiguous = contiguous  # False: the binding accepts some strided views
+        self.extra = ()
+
+    def positional(self, *extra):
+        """Trailing positional (non-array) arguments after `args`; returns self."""
+        self.extra = extra
+        return self
 
     def run(self):
-        return self.fn(*self.args.values(), **self.kwargs)
+        return self.fn(*self.args.values(), *self.extra, **self.kwargs)
 
 
 def sizes(max_size=9):
@@ -62,6 +74,48 @@ def close(got, want, dtype, scale=1.0):
     bad = ~np.isfinite(want)
     assert not np.isfinite(got[bad]).any(), f"finite result {got[bad]} where the reference is {want[bad]}"
     np.testing.assert_allclose(got[~bad], want[~bad], rtol=TOL[dtype] * scale, atol=TOL[dtype] * scale)
+
+
+def quiet(fn):
+    """Runs a float64 reference with NaN/Inf warnings off (they are expected)."""
+    def wrapper(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def close_mag(got, want, mag, dtype, scale=1.0, what=""):
+    """Like close(), but the error bound is relative to `mag`, the reference
+    computed on absolute values (sum |a_i b_i| for a sum of products): a
+    rounding bound that stays fair under cancellation and with huge entries."""
+    want, got, mag = (np.asarray(a, np.float64) for a in (want, got, mag))
+    bad = ~np.isfinite(want)
+    assert not np.isfinite(got[bad]).any(), f"{what}: finite result {got[bad]} where the reference is {want[bad]}"
+    err = np.abs(got[~bad] - want[~bad])
+    bound = TOL[dtype] * scale * np.broadcast_to(mag, want.shape)[~bad] + 1e-30
+    worst = np.argmax(err - bound) if err.size else 0
+    assert not (err > bound).any() and not np.isnan(err).any(), \
+        f"{what}: |got - want| {err[worst]} > {bound[worst]} (got {got[~bad][worst]}, want {want[~bad][worst]})"
+
+
+def run_valid(builders, kernel, data):
+    """Draws a valid call of `kernel` and an ISA, runs it, checks it."""
+    call = builders[kernel](data.draw)
+    call.isa = data.draw(st.sampled_from(ISAS))
+    with isa(call.isa):
+        call.run()
+    call.check()
+
+
+@contextlib.contextmanager
+def isa(name):
+    """Runs the block with _C's kernels for ISA `name`."""
+    before = _C.isa()
+    _C.set_isa(name)
+    try:
+        yield
+    finally:
+        _C.set_isa(before)
 
 
 # ----------------------------------------------------------------- builders
@@ -276,15 +330,7 @@ BUILDERS = {
 @FUZZ
 @given(data=st.data())
 def test_valid(kernel, data):
-    call = BUILDERS[kernel](data.draw)
-    isa = data.draw(st.sampled_from(ISAS))
-    before = _C.isa()
-    _C.set_isa(isa)
-    try:
-        call.run()
-    finally:
-        _C.set_isa(before)
-    call.check()
+    run_valid(BUILDERS, kernel, data)
 
 
 # ----------------------------------------------------------------- mutations
