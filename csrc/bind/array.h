@@ -44,11 +44,6 @@ class Args {
   Arg optional_output(const py::handle& o, const char* name) const { return make(o, name, true, true, true); }
   Arg optional_strided(const py::handle& o, const char* name) const { return make(o, name, true, false, false); }
 
-  template <class... Parts>
-  [[noreturn]] void fail(const Parts&... parts) const {
-    throw std::invalid_argument(concat(op_, ": ", parts...));
-  }
-
  private:
   Arg make(const py::handle& o, const char* name, bool optional, bool contiguous, bool writable) const {
     if (o.is_none()) {
@@ -57,8 +52,8 @@ class Args {
       return a;
     }
     if (!py::isinstance<py::array>(o))
-      NERVE_CHECK(false, op_, ": argument '", name, "' expected a numpy array", optional ? " or None" : "", ", got ",
-                  py::str(py::type::of(o)).cast<std::string>());
+      Arg(op_, name).fail("expected a numpy array", optional ? " or None" : "", ", got ",
+                          py::str(py::type::of(o)).cast<std::string>());
     Arg a(op_, name, numpy_view(py::reinterpret_borrow<py::array>(o)));
     if (contiguous) a.contiguous();
     if (writable) a.writable();

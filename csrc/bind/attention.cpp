@@ -119,8 +119,10 @@ void attention_backward(const py::object& grad_q_, const py::object& grad_k_, co
   const Arg grad_q = args.output(grad_q_, "grad_q"), grad_k = args.output(grad_k_, "grad_k"),
             grad_v = args.output(grad_v_, "grad_v");
   const AttentionSizes n = sizes(q, k, v, scale, is_causal, dropout_p, seed);
-  for (const Arg* a : {&grad_out, &out, &grad_q}) a->dtype(q.dtype()).shape({{"B", n.B}, {"H", n.H}, {"L", n.L}, {"D", n.D}});
-  for (const Arg* a : {&grad_k, &grad_v}) a->dtype(q.dtype()).shape({{"B", n.B}, {"H", n.H}, {"S", n.S}, {"D", n.D}});
+  for (const Arg* a : {&grad_out, &out, &grad_q})
+    a->dtype(q.dtype()).shape({{"B", n.B}, {"H", n.H}, {"L", n.L}, {"D", n.D}});
+  for (const Arg* a : {&grad_k, &grad_v})
+    a->dtype(q.dtype()).shape({{"B", n.B}, {"H", n.H}, {"S", n.S}, {"D", n.D}});
   lse.dtype(q.dtype()).shape({{"B", n.B}, {"H", n.H}, {"L", n.L}});
   out.contiguous();  // after the shapes, which say more
   lse.contiguous();

@@ -175,37 +175,39 @@ void bind_rnn(py::module_& m) {
       "One Elman RNN layer (tanh or relu) over a sequence. x (T, B, I); writes y (T, B, H) and h_n (B, H).");
   m.def(
       "lstm_backward",
-      [](O grad_x, O grad_h0, O grad_c0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O grad_c_n, O x, O h0, O c0, O w_ih,
-         O w_hh, O y, O reserve, O lengths) {
-        backward(RnnMode::lstm, grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y, grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, y,
-                 reserve, lengths);
+      [](O grad_x, O grad_h0, O grad_c0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n,
+         O grad_c_n, O x, O h0, O c0, O w_ih, O w_hh, O y, O reserve, O lengths) {
+        backward(RnnMode::lstm, grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y,
+                 grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, y, reserve, lengths);
       },
-      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_c0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"), py::arg("grad_b_ih").none(true),
-      py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("x"), py::arg("h0"),
-      py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("reserve"),
-      py::arg("lengths").none(true) = none,
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_c0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("grad_c_n"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"),
+      py::arg("reserve"), py::arg("lengths").none(true) = none,
       "Gradients of lstm_forward (overwrites grad_x, grad_h0, grad_c0, grad_w_*, grad_b_*; grad_b_* may be None).");
   m.def(
       "gru_backward",
-      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0, O w_ih, O w_hh, O y, O reserve,
-         O lengths) {
-        backward(RnnMode::gru, grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y, grad_h_n, py::none(), x, h0,
-                 py::none(), w_ih, w_hh, y, reserve, lengths);
+      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0,
+         O w_ih, O w_hh, O y, O reserve, O lengths) {
+        backward(RnnMode::gru, grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y,
+                 grad_h_n, py::none(), x, h0, py::none(), w_ih, w_hh, y, reserve, lengths);
       },
-      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"), py::arg("grad_b_ih").none(true),
-      py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"), py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-      py::arg("w_hh"), py::arg("y"), py::arg("reserve"), py::arg("lengths").none(true) = none,
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("reserve"),
+      py::arg("lengths").none(true) = none,
       "Gradients of gru_forward (overwrites grad_x, grad_h0, grad_w_*, grad_b_*; grad_b_* may be None).");
   m.def(
       "rnn_backward",
-      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0, O w_ih, O w_hh, O y, O lengths,
-         const std::string& nonlinearity) {
-        backward(rnn_mode("rnn_backward", nonlinearity), grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y, grad_h_n,
-                 py::none(), x, h0, py::none(), w_ih, w_hh, y, py::none(), lengths);
+      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0,
+         O w_ih, O w_hh, O y, O lengths, const std::string& nonlinearity) {
+        backward(rnn_mode("rnn_backward", nonlinearity), grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih,
+                 grad_b_hh, grad_y, grad_h_n, py::none(), x, h0, py::none(), w_ih, w_hh, y, py::none(), lengths);
       },
-      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"), py::arg("grad_b_ih").none(true),
-      py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"), py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-      py::arg("w_hh"), py::arg("y"), py::arg("lengths").none(true) = none, py::arg("nonlinearity") = "tanh",
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("lengths").none(true) = none,
+      py::arg("nonlinearity") = "tanh",
       "Gradients of rnn_forward (overwrites grad_x, grad_h0, grad_w_*, grad_b_*; grad_b_* may be None).");
 }
 
