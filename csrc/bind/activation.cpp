@@ -24,17 +24,23 @@ void check_elementwise(const Arg& x, std::initializer_list<const Arg*> others) {
   for (const Arg* a : others) a->dtype(x.dtype()).same_shape(x);
 }
 
-void gelu_forward(const py::object& out_, const py::object& x_, const std::string& approximate) {
-  const Args args("gelu_forward");
-  const cpu::GeluMode mode = gelu_mode(approximate, args.op());
+// out = f(x) elementwise: kernel(out, x, n) on the typed pointers, the GIL released.
+template <class Kernel>
+void unary(const char* op, const py::object& out_, const py::object& x_, Kernel&& kernel) {
+  const Args args(op);
   const Arg x = args.input(x_, "x"), out = args.output(out_, "out");
   check_elementwise(x, {&out});
   no_overlap(out, x, true);
   by_float(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     py::gil_scoped_release nogil;
-    cpu::gelu_forward<T>(out.out<T>(), x.in<T>(), x.size(), mode);
+    kernel(out.out<T>(), x.in<T>(), x.size());
   });
+}
+
+void gelu_forward(const py::object& out, const py::object& x, const std::string& approximate) {
+  const cpu::GeluMode mode = gelu_mode(approximate, "gelu_forward");
+  unary("gelu_forward", out, x, [&](auto* o, const auto* px, int64_t n) { cpu::gelu_forward(o, px, n, mode); });
 }
 
 void gelu_backward(const py::object& grad_x_, const py::object& grad_out_, const py::object& x_,
@@ -53,16 +59,8 @@ void gelu_backward(const py::object& grad_x_, const py::object& grad_out_, const
   });
 }
 
-void sigmoid_forward(const py::object& out_, const py::object& x_) {
-  const Args args("sigmoid_forward");
-  const Arg x = args.input(x_, "x"), out = args.output(out_, "out");
-  check_elementwise(x, {&out});
-  no_overlap(out, x, true);
-  by_float(x.dtype(), [&](auto zero) {
-    using T = decltype(zero);
-    py::gil_scoped_release nogil;
-    cpu::sigmoid_forward<T>(out.out<T>(), x.in<T>(), x.size());
-  });
+void sigmoid_forward(const py::object& out, const py::object& x) {
+  unary("sigmoid_forward", out, x, [](auto* o, const auto* px, int64_t n) { cpu::sigmoid_forward(o, px, n); });
 }
 
 }  // namespace
