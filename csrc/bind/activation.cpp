@@ -1,4 +1,6 @@
-// Bindings for the activation family: checks only, no math.
+// Bindings for the activation family: checks only, no math. Every array is
+// C-contiguous with x's shape and dtype; outputs may be exactly an input
+// (in place), since each element is read before it is written.
 #include "cpu/activation.h"
 
 #include <string>
@@ -16,67 +18,49 @@ cpu::GeluMode gelu_mode(const std::string& approximate, const char* op) {
   return cpu::GeluMode::exact;
 }
 
-// Checks that every array is C-contiguous with the same shape and dtype as `like`.
-void check_same(const char* op, const py::array& like, std::initializer_list<std::pair<const char*, const py::array*>> arrays) {
-  for (auto& [name, a] : arrays) {
-    NERVE_CHECK(a->dtype().is(like.dtype()), op, ": argument '", name, "' expected dtype ", dtype_str(like), ", got ",
-                dtype_str(*a));
-    NERVE_CHECK(a->ndim() == like.ndim() && std::equal(a->shape(), a->shape() + a->ndim(), like.shape()), op,
-                ": argument '", name, "' expected shape ", shape_str(like), ", got ", shape_str(*a));
-    check_contiguous(*a, op, name);
-  }
+// x float32/float64; every other argument x's dtype and shape.
+void check_elementwise(const Arg& x, std::initializer_list<const Arg*> others) {
+  x.floating();
+  for (const Arg* a : others) a->dtype(x.dtype()).same_shape(x);
 }
 
-template <class T>
-void gelu_forward_typed(py::array& out, const py::array& x, cpu::GeluMode mode) {
-  T* o = data_as<T>(out, "gelu_forward", "out", true);
-  const T* px = data_as<T>(const_cast<py::array&>(x), "gelu_forward", "x");
-  py::gil_scoped_release nogil;
-  cpu::gelu_forward<T>(o, px, x.size(), mode);
+// out = f(x) elementwise: kernel(out, x, n) on the typed pointers, the GIL released.
+template <class Kernel>
+void unary(const char* op, const py::object& out_, const py::object& x_, Kernel&& kernel) {
+  const Args args(op);
+  const Arg x = args.input(x_, "x"), out = args.output(out_, "out");
+  check_elementwise(x, {&out});
+  no_overlap(out, x, true);
+  by_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    kernel(out.out<T>(), x.in<T>(), x.size());
+  });
 }
 
-void gelu_forward(py::array out, const py::array& x, const std::string& approximate) {
-  const char* op = "gelu_forward";
-  auto mode = gelu_mode(approximate, op);
-  check_same(op, x, {{"x", &x}, {"out", &out}});
-  check_no_overlap(out, "out", x, "x", op, true);
-  if (is_dtype<double>(x)) return gelu_forward_typed<double>(out, x, mode);
-  gelu_forward_typed<float>(out, x, mode);
+void gelu_forward(const py::object& out, const py::object& x, const std::string& approximate) {
+  const cpu::GeluMode mode = gelu_mode(approximate, "gelu_forward");
+  unary("gelu_forward", out, x, [&](auto* o, const auto* px, int64_t n) { cpu::gelu_forward(o, px, n, mode); });
 }
 
-template <class T>
-void gelu_backward_typed(py::array& gx, const py::array& g, const py::array& x, cpu::GeluMode mode) {
-  const char* op = "gelu_backward";
-  T* o = data_as<T>(gx, op, "grad_x", true);
-  const T* pg = data_as<T>(const_cast<py::array&>(g), op, "grad");
-  const T* px = data_as<T>(const_cast<py::array&>(x), op, "x");
-  py::gil_scoped_release nogil;
-  cpu::gelu_backward<T>(o, pg, px, x.size(), mode);
+void gelu_backward(const py::object& grad_x_, const py::object& grad_out_, const py::object& x_,
+                   const std::string& approximate) {
+  const Args args("gelu_backward");
+  const cpu::GeluMode mode = gelu_mode(approximate, args.op());
+  const Arg x = args.input(x_, "x"), grad_out = args.input(grad_out_, "grad_out");
+  const Arg grad_x = args.output(grad_x_, "grad_x");
+  check_elementwise(x, {&grad_out, &grad_x});
+  no_overlap(grad_x, x, true);
+  no_overlap(grad_x, grad_out, true);
+  by_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    cpu::gelu_backward<T>(grad_x.out<T>(), grad_out.in<T>(), x.in<T>(), x.size(), mode);
+  });
 }
 
-void gelu_backward(py::array grad_x, const py::array& grad, const py::array& x, const std::string& approximate) {
-  const char* op = "gelu_backward";
-  auto mode = gelu_mode(approximate, op);
-  check_same(op, x, {{"x", &x}, {"grad", &grad}, {"grad_x", &grad_x}});
-  check_no_overlap(grad_x, "grad_x", x, "x", op, true);
-  check_no_overlap(grad_x, "grad_x", grad, "grad", op, true);
-  if (is_dtype<double>(x)) return gelu_backward_typed<double>(grad_x, grad, x, mode);
-  gelu_backward_typed<float>(grad_x, grad, x, mode);
-}
-
-template <class T>
-void sigmoid_typed(py::array& out, const py::array& x) {
-  T* o = data_as<T>(out, "sigmoid_forward", "out", true);
-  const T* px = data_as<T>(const_cast<py::array&>(x), "sigmoid_forward", "x");
-  py::gil_scoped_release nogil;
-  cpu::sigmoid_forward<T>(o, px, x.size());
-}
-
-void sigmoid_forward(py::array out, const py::array& x) {
-  check_same("sigmoid_forward", x, {{"x", &x}, {"out", &out}});
-  check_no_overlap(out, "out", x, "x", "sigmoid_forward", true);
-  if (is_dtype<double>(x)) return sigmoid_typed<double>(out, x);
-  sigmoid_typed<float>(out, x);
+void sigmoid_forward(const py::object& out, const py::object& x) {
+  unary("sigmoid_forward", out, x, [](auto* o, const auto* px, int64_t n) { cpu::sigmoid_forward(o, px, n); });
 }
 
 }  // namespace
@@ -84,8 +68,8 @@ void sigmoid_forward(py::array out, const py::array& x) {
 void bind_activation(py::module_& m) {
   m.def("gelu_forward", &gelu_forward, py::arg("out"), py::arg("x"), py::arg("approximate") = "none",
         "out = gelu(x); approximate 'none' (erf) or 'tanh'.");
-  m.def("gelu_backward", &gelu_backward, py::arg("grad_x"), py::arg("grad"), py::arg("x"),
-        py::arg("approximate") = "none", "grad_x = grad * gelu'(x).");
+  m.def("gelu_backward", &gelu_backward, py::arg("grad_x"), py::arg("grad_out"), py::arg("x"),
+        py::arg("approximate") = "none", "grad_x = grad_out * gelu'(x).");
   m.def("sigmoid_forward", &sigmoid_forward, py::arg("out"), py::arg("x"), "out = 1 / (1 + exp(-x)), overflow-free.");
 }
 

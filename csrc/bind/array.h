@@ -1,139 +1,66 @@
-// Turning numpy arrays into checked pointers and sizes. Every entry point in
-// bind/ validates dtype, rank, shape and strides here before a kernel runs.
+// The pybind11 side of common/view.h: a View of a numpy array, and the
+// builders every binding uses to turn its Python arguments into checked Args.
+// A CUDA binding builds the same View from __cuda_array_interface__ (data,
+// shape, strides, typestr) and runs the same checks.
 #pragma once
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
-#include <algorithm>
-#include <cstdint>
 #include <string>
-#include <utility>
-#include <vector>
 
-#include "common/check.h"
+#include "common/view.h"
 
 namespace nerve::bind {
 namespace py = pybind11;
 
-inline std::string shape_str(const py::array& a) {
-  std::string s = "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
-  return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-inline std::string dtype_str(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
-
-template <class T>
-bool is_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
-}
-
-// Checks that `a` has dtype T (and is writable when `out`); returns its data pointer.
-template <class T>
-T* data_as(py::array& a, const char* op, const char* arg, bool out = false) {
-  NERVE_CHECK(is_dtype<T>(a), op, ": argument '", arg, "' expected dtype ", py::str(py::dtype::of<T>()).cast<std::string>(),
-              ", got ", dtype_str(a));
-  if (out) NERVE_CHECK(a.writeable(), op, ": argument '", arg, "' must be writable");
-  return static_cast<T*>(out ? a.mutable_data() : const_cast<void*>(a.data()));
-}
-
-inline void check_ndim(const py::array& a, const char* op, const char* arg, int ndim) {
-  NERVE_CHECK(a.ndim() == ndim, op, ": argument '", arg, "' expected a ", ndim, "-D array, got shape ", shape_str(a));
-}
-
-// Checks that `a` has exactly `shape`; `names` labels the dims in the message ("N", "C", ...).
-inline void check_shape(const py::array& a, const char* op, const char* arg, const std::vector<int64_t>& shape,
-                        const std::vector<const char*>& names = {}) {
-  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
-  for (size_t i = 0; ok && i < shape.size(); ++i) ok = a.shape(i) == shape[i];
-  if (ok) return;
-  std::string want = "(";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    want += i ? ", " : "";
-    if (i < names.size() && names[i]) want += std::string(names[i]) + "=";
-    want += std::to_string(shape[i]);
-  }
-  want += shape.size() == 1 ? ",)" : ")";
-  NERVE_CHECK(false, op, ": argument '", arg, "' expected shape ", want, ", got ", shape_str(a));
-}
-
-inline void check_contiguous(const py::array& a, const char* op, const char* arg) {
-  NERVE_CHECK(a.flags() & py::array::c_style, op, ": argument '", arg, "' must be C-contiguous (call .copy())");
-}
-
-// Bytes [first, last) that `a` can touch; empty arrays touch none.
-inline std::pair<uintptr_t, uintptr_t> byte_extent(const py::array& a) {
-  const auto base = reinterpret_cast<uintptr_t>(a.data());
-  if (a.size() == 0) return {base, base};
-  uintptr_t first = base, last = base + static_cast<uintptr_t>(a.itemsize());
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    const int64_t span = static_cast<int64_t>(a.strides(i)) * (a.shape(i) - 1);
-    if (span < 0) first -= static_cast<uintptr_t>(-span);
-    else last += static_cast<uintptr_t>(span);
-  }
-  return {first, last};
-}
-
-// An output that shares memory with an input makes the kernel read what it
-// already overwrote: a silently wrong result. `allow_same` permits exact
-// in-place use (same data and layout) for kernels that read each element
-// before writing it.
-inline void check_no_overlap(const py::array& out, const char* out_name, const py::array& in, const char* in_name,
-                             const char* op, bool allow_same = false) {
-  if (allow_same && out.data() == in.data() && out.ndim() == in.ndim() &&
-      std::equal(out.strides(), out.strides() + out.ndim(), in.strides()) &&
-      std::equal(out.shape(), out.shape() + out.ndim(), in.shape()))
-    return;
-  const auto [o0, o1] = byte_extent(out);
-  const auto [i0, i1] = byte_extent(in);
-  NERVE_CHECK(o1 <= i0 || i1 <= o0 || o0 == o1 || i0 == i1, op, ": argument '", out_name,
-              "' must not share memory with '", in_name, "'", allow_same ? " (only exact in-place use is allowed)" : "");
-}
-
-// A 2-D (or batched 3-D) operand whose rows or columns are contiguous: the
-// kernel reads it as row-major with leading dimension `ld`, transposed when
-// only the columns are contiguous (so a transposed view needs no copy).
-struct MatrixView {
-  int64_t batch = 1, batch_stride = 0;
-  int64_t rows = 0, cols = 0, ld = 0;
-  bool transposed = false;  // stored matrix is the transpose of the logical one
-};
-
-inline MatrixView matrix_view(const py::array& a, const char* op, const char* arg) {
-  NERVE_CHECK(a.ndim() == 2 || a.ndim() == 3, op, ": argument '", arg, "' expected a 2-D or 3-D array, got shape ",
-              shape_str(a));
-  const int64_t item = a.itemsize();
-  const int d = static_cast<int>(a.ndim());
-  MatrixView v;
-  v.rows = a.shape(d - 2);
-  v.cols = a.shape(d - 1);
-  if (d == 3) {
-    v.batch = a.shape(0);
-    NERVE_CHECK(a.strides(0) % item == 0, op, ": argument '", arg, "' has a batch stride that is not a multiple of its itemsize");
-    v.batch_stride = a.strides(0) / item;
-  }
-  if (v.rows == 0 || v.cols == 0 || v.batch == 0) {  // empty: strides are meaningless
-    v.ld = std::max<int64_t>(v.cols, 1);
-    return v;
-  }
-  const int64_t rs = a.strides(d - 2), cs = a.strides(d - 1);
-  auto ok_ld = [&](int64_t s, int64_t minimum) { return s >= 0 && s % item == 0 && s / item >= minimum; };
-  if ((cs == item || v.cols <= 1) && ok_ld(rs, std::max<int64_t>(v.cols, 1))) {
-    v.ld = std::max<int64_t>(rs / item, std::max<int64_t>(v.cols, 1));
-  } else if ((rs == item || v.rows <= 1) && ok_ld(cs, std::max<int64_t>(v.rows, 1))) {
-    v.transposed = true;
-    v.ld = std::max<int64_t>(cs / item, std::max<int64_t>(v.rows, 1));
-  } else {
-    NERVE_CHECK(false, op, ": argument '", arg, "' must have unit stride along rows or columns, got strides (",
-                rs, ", ", cs, ") bytes for shape ", shape_str(a), " (call np.ascontiguousarray)");
-  }
+inline View numpy_view(const py::array& a) {
+  View v;
+  v.data = const_cast<void*>(a.data());
+  const py::dtype dt = a.dtype();
+  const char order = dt.byteorder();  // '=' native, '|' not applicable, '<' or '>'
+  constexpr char native = static_cast<char>(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
+  v.dtype = DType{dt.kind(), static_cast<int>(dt.itemsize()), order == '=' || order == '|' || order == native};
+  v.shape.assign(a.shape(), a.shape() + a.ndim());
+  v.strides.assign(a.strides(), a.strides() + a.ndim());
+  v.writable = a.writeable();
+  v.device = Device::cpu;
   return v;
 }
 
-// Checks that output `out` shares no memory with `in` (a kernel would read what it already overwrote).
-inline void check_disjoint(const py::array& out, const py::array& in, const char* op, const char* out_arg,
-                           const char* in_arg) {
-  check_no_overlap(out, out_arg, in, in_arg, op);
-}
+// The arguments of one call of `op`. Each builder checks that the object is a
+// numpy array (or None where it says optional) and the layout its role needs:
+//   input   C-contiguous            output   C-contiguous and writable
+//   strided any layout (the kernel takes strides; check them yourself)
+class Args {
+ public:
+  explicit Args(const char* op) : op_(op) {}
+  const char* op() const { return op_; }
+
+  Arg input(const py::handle& o, const char* name) const { return make(o, name, false, true, false); }
+  Arg output(const py::handle& o, const char* name) const { return make(o, name, false, true, true); }
+  Arg strided(const py::handle& o, const char* name) const { return make(o, name, false, false, false); }
+  Arg strided_output(const py::handle& o, const char* name) const { return make(o, name, false, false, true); }
+  Arg optional_input(const py::handle& o, const char* name) const { return make(o, name, true, true, false); }
+  Arg optional_output(const py::handle& o, const char* name) const { return make(o, name, true, true, true); }
+  Arg optional_strided(const py::handle& o, const char* name) const { return make(o, name, true, false, false); }
+
+ private:
+  Arg make(const py::handle& o, const char* name, bool optional, bool contiguous, bool writable) const {
+    if (o.is_none()) {
+      Arg a(op_, name);
+      if (!optional) a.required();
+      return a;
+    }
+    if (!py::isinstance<py::array>(o))
+      Arg(op_, name).fail("expected a numpy array", optional ? " or None" : "", ", got ",
+                          py::str(py::type::of(o)).cast<std::string>());
+    Arg a(op_, name, numpy_view(py::reinterpret_borrow<py::array>(o)));
+    if (contiguous) a.contiguous();
+    if (writable) a.writable();
+    return a;
+  }
+
+  const char* op_;
+};
 
 }  // namespace nerve::bind

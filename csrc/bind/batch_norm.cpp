@@ -1,11 +1,7 @@
-// Bindings for the normalization family: checks only, no math. x is (N, C, L)
+// Bindings for the batch norm family: checks only, no math. x is (N, C, L)
 // C-contiguous (the Python side reshapes (N, C), (N, C, L) and (N, C, H, W)
 // to that); per-channel arrays are (C,). Optional arrays are None when absent.
 #include "cpu/batch_norm.h"
-
-#include <pybind11/stl.h>
-
-#include <optional>
 
 #include "bind/array.h"
 #include "bind/bind.h"
@@ -13,121 +9,65 @@
 namespace nerve::bind {
 namespace {
 
-using Opt = std::optional<py::array>;
-
-struct Checker {
-  const char* op;
-  const py::array& ref;  // dtype source
-  const char* ref_arg;
-
-  void operator()(const py::array& a, const char* arg, const std::vector<int64_t>& shape,
-                  const std::vector<const char*>& names) const {
-    NERVE_CHECK(a.dtype().is(ref.dtype()), op, ": argument '", arg, "' expected dtype ", dtype_str(ref), " (like '",
-                ref_arg, "'), got ", dtype_str(a));
-    check_shape(a, op, arg, shape, names);
-    check_contiguous(a, op, arg);
-  }
-};
-
-using Named = std::vector<std::pair<const py::array*, const char*>>;
-
-// Every written array is writable and shares memory with no other argument.
-void check_all_disjoint(const char* op, const Named& outs, const Named& ins) {
-  for (size_t i = 0; i < outs.size(); ++i) {
-    NERVE_CHECK(outs[i].first->writeable(), op, ": argument '", outs[i].second, "' must be writable");
-    for (auto [a, name] : ins) check_disjoint(*outs[i].first, *a, op, outs[i].second, name);
-    for (size_t j = i + 1; j < outs.size(); ++j)
-      check_disjoint(*outs[i].first, *outs[j].first, op, outs[i].second, outs[j].second);
-  }
-}
-
-template <class T>
-T* p(const Opt& a, bool out = false) {
-  return a ? static_cast<T*>(out ? const_cast<py::array&>(*a).mutable_data() : const_cast<void*>(a->data())) : nullptr;
-}
-
-void batch_norm_forward(py::array out, py::array save_mean, py::array save_invstd, py::array x, Opt weight, Opt bias,
-                        Opt running_mean, Opt running_var, bool training, double momentum, double eps) {
-  const char* op = "batch_norm_forward";
-  NERVE_CHECK(is_dtype<float>(x) || is_dtype<double>(x), op, ": argument 'x' expected dtype float32 or float64, got ",
-              dtype_str(x));
-  check_ndim(x, op, "x", 3);
-  check_contiguous(x, op, "x");
-  const int64_t N = x.shape(0), C = x.shape(1), L = x.shape(2);
-  const Checker check{op, x, "x"};
-  check(out, "out", {N, C, L}, {"N", "C", "L"});
-  for (auto [a, name] : {std::pair{&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}})
-    check(*a, name, {C}, {"C"});
-  for (auto [a, name] : {std::pair{&weight, "weight"}, {&bias, "bias"}, {&running_mean, "running_mean"},
-                         {&running_var, "running_var"}})
-    if (*a) check(**a, name, {C}, {"C"});
-  NERVE_CHECK(running_mean.has_value() == running_var.has_value(), op,
+void batch_norm_forward(const py::object& out_, const py::object& save_mean_, const py::object& save_invstd_,
+                        const py::object& x_, const py::object& weight_, const py::object& bias_,
+                        const py::object& running_mean_, const py::object& running_var_, bool training,
+                        double momentum, double eps) {
+  const Args args("batch_norm_forward");
+  const Arg x = args.input(x_, "x");
+  x.floating().ndim(3);
+  const int64_t N = x.dim(0), C = x.dim(1), L = x.dim(2);
+  const Arg out = args.output(out_, "out"), save_mean = args.output(save_mean_, "save_mean"),
+            save_invstd = args.output(save_invstd_, "save_invstd");
+  const Arg weight = args.optional_input(weight_, "weight"), bias = args.optional_input(bias_, "bias");
+  // Updated in place when training, read otherwise.
+  const Arg running_mean = training ? args.optional_output(running_mean_, "running_mean")
+                                    : args.optional_input(running_mean_, "running_mean");
+  const Arg running_var = training ? args.optional_output(running_var_, "running_var")
+                                   : args.optional_input(running_var_, "running_var");
+  out.like(x).shape({{"N", N}, {"C", C}, {"L", L}});
+  for (const Arg* a : {&save_mean, &save_invstd, &weight, &bias, &running_mean, &running_var})
+    a->like(x).shape({{"C", C}});
+  NERVE_CHECK(running_mean.present() == running_var.present(), args.op(),
               ": arguments 'running_mean' and 'running_var' must both be arrays or both be None");
-  NERVE_CHECK(training || running_mean, op, ": eval mode (training=False) needs 'running_mean' and 'running_var'");
-  NERVE_CHECK(!training || N * L != 1, op, ": expected more than 1 value per channel when training, got input shape ",
-              shape_str(x));
-  NERVE_CHECK(eps > 0, op, ": argument 'eps' expected > 0, got ", eps);
-  // Written arrays must not overlap each other or the inputs.
-  Named outs = {
-      {&out, "out"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}}, ins = {{&x, "x"}};
-  for (auto [a, name] : {std::pair{&weight, "weight"}, {&bias, "bias"}}) if (*a) ins.push_back({&**a, name});
-  for (auto [a, name] : {std::pair{&running_mean, "running_mean"}, {&running_var, "running_var"}})
-    if (*a) (training ? outs : ins).push_back({&**a, name});
-  check_all_disjoint(op, outs, ins);
-  if (is_dtype<float>(x)) {
-    using T = float;
-    T *py_ = static_cast<T*>(out.mutable_data()), *pm = static_cast<T*>(save_mean.mutable_data()),
-      *pi = static_cast<T*>(save_invstd.mutable_data());
+  NERVE_CHECK(training || running_mean, args.op(),
+              ": eval mode (training=False) needs 'running_mean' and 'running_var'");
+  NERVE_CHECK(!training || N * L != 1, args.op(),
+              ": expected more than 1 value per channel when training, got input shape ", x.shape_str());
+  NERVE_CHECK(eps > 0, args.op(), ": argument 'eps' expected > 0, got ", eps);
+  if (training) apart({&out, &save_mean, &save_invstd, &running_mean, &running_var}, {&x, &weight, &bias});
+  else apart({&out, &save_mean, &save_invstd}, {&x, &weight, &bias, &running_mean, &running_var});
+  by_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* rm = training ? running_mean.out<T>() : const_cast<T*>(running_mean.in<T>());  // read-only in eval
+    T* rv = training ? running_var.out<T>() : const_cast<T*>(running_var.in<T>());
     py::gil_scoped_release nogil;
-    cpu::batch_norm_forward<T>(N, C, L, py_, pm, pi, p<T>(running_mean, training), p<T>(running_var, training),
-                               static_cast<const T*>(x.data()), p<T>(weight), p<T>(bias), training, momentum, eps);
-  } else {
-    using T = double;
-    T *py_ = static_cast<T*>(out.mutable_data()), *pm = static_cast<T*>(save_mean.mutable_data()),
-      *pi = static_cast<T*>(save_invstd.mutable_data());
-    py::gil_scoped_release nogil;
-    cpu::batch_norm_forward<T>(N, C, L, py_, pm, pi, p<T>(running_mean, training), p<T>(running_var, training),
-                               static_cast<const T*>(x.data()), p<T>(weight), p<T>(bias), training, momentum, eps);
-  }
+    cpu::batch_norm_forward<T>(N, C, L, out.out<T>(), save_mean.out<T>(), save_invstd.out<T>(), rm, rv, x.in<T>(),
+                               weight.in<T>(), bias.in<T>(), training, momentum, eps);
+  });
 }
 
-void batch_norm_backward(Opt grad_input, Opt grad_weight, Opt grad_bias, py::array grad_output, py::array x,
-                         Opt weight, py::array save_mean, py::array save_invstd, bool training) {
-  const char* op = "batch_norm_backward";
-  NERVE_CHECK(is_dtype<float>(x) || is_dtype<double>(x), op, ": argument 'x' expected dtype float32 or float64, got ",
-              dtype_str(x));
-  check_ndim(x, op, "x", 3);
-  check_contiguous(x, op, "x");
-  const int64_t N = x.shape(0), C = x.shape(1), L = x.shape(2);
-  const Checker check{op, x, "x"};
-  check(grad_output, "grad_output", {N, C, L}, {"N", "C", "L"});
-  check(save_mean, "save_mean", {C}, {"C"});
-  check(save_invstd, "save_invstd", {C}, {"C"});
-  if (weight) check(*weight, "weight", {C}, {"C"});
-  if (grad_input) check(*grad_input, "grad_input", {N, C, L}, {"N", "C", "L"});
-  if (grad_weight) check(*grad_weight, "grad_weight", {C}, {"C"});
-  if (grad_bias) check(*grad_bias, "grad_bias", {C}, {"C"});
-  Named outs, ins = {
-      {&grad_output, "grad_output"}, {&x, "x"}, {&save_mean, "save_mean"}, {&save_invstd, "save_invstd"}};
-  if (weight) ins.push_back({&*weight, "weight"});
-  for (auto [a, name] : {std::pair{&grad_input, "grad_input"}, {&grad_weight, "grad_weight"}, {&grad_bias, "grad_bias"}})
-    if (*a) outs.push_back({&**a, name});
-  check_all_disjoint(op, outs, ins);
-  if (is_dtype<float>(x)) {
-    using T = float;
+void batch_norm_backward(const py::object& grad_x_, const py::object& grad_weight_, const py::object& grad_bias_,
+                         const py::object& grad_out_, const py::object& x_, const py::object& weight_,
+                         const py::object& save_mean_, const py::object& save_invstd_, bool training) {
+  const Args args("batch_norm_backward");
+  const Arg x = args.input(x_, "x");
+  x.floating().ndim(3);
+  const int64_t N = x.dim(0), C = x.dim(1), L = x.dim(2);
+  const Arg grad_out = args.input(grad_out_, "grad_out"), weight = args.optional_input(weight_, "weight"),
+            save_mean = args.input(save_mean_, "save_mean"), save_invstd = args.input(save_invstd_, "save_invstd");
+  const Arg grad_x = args.optional_output(grad_x_, "grad_x"),
+            grad_weight = args.optional_output(grad_weight_, "grad_weight"),
+            grad_bias = args.optional_output(grad_bias_, "grad_bias");
+  for (const Arg* a : {&grad_out, &grad_x}) a->like(x).shape({{"N", N}, {"C", C}, {"L", L}});
+  for (const Arg* a : {&save_mean, &save_invstd, &weight, &grad_weight, &grad_bias}) a->like(x).shape({{"C", C}});
+  apart({&grad_x, &grad_weight, &grad_bias}, {&grad_out, &x, &weight, &save_mean, &save_invstd});
+  by_float(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
     py::gil_scoped_release nogil;
-    cpu::batch_norm_backward<T>(N, C, L, p<T>(grad_input, true), p<T>(grad_weight, true), p<T>(grad_bias, true),
-                                static_cast<const T*>(grad_output.data()), static_cast<const T*>(x.data()),
-                                p<T>(weight), static_cast<const T*>(save_mean.data()),
-                                static_cast<const T*>(save_invstd.data()), training);
-  } else {
-    using T = double;
-    py::gil_scoped_release nogil;
-    cpu::batch_norm_backward<T>(N, C, L, p<T>(grad_input, true), p<T>(grad_weight, true), p<T>(grad_bias, true),
-                                static_cast<const T*>(grad_output.data()), static_cast<const T*>(x.data()),
-                                p<T>(weight), static_cast<const T*>(save_mean.data()),
-                                static_cast<const T*>(save_invstd.data()), training);
-  }
+    cpu::batch_norm_backward<T>(N, C, L, grad_x.out<T>(), grad_weight.out<T>(), grad_bias.out<T>(), grad_out.in<T>(),
+                                x.in<T>(), weight.in<T>(), save_mean.in<T>(), save_invstd.in<T>(), training);
+  });
 }
 
 }  // namespace
@@ -138,10 +78,9 @@ void bind_batch_norm(py::module_& m) {
         py::arg("training"), py::arg("momentum"), py::arg("eps"),
         "out (N, C, L) = batch_norm(x (N, C, L)); writes save_mean/save_invstd (C,) and, in training, updates "
         "running_mean/running_var in place.");
-  m.def("batch_norm_backward", &batch_norm_backward, py::arg("grad_input"), py::arg("grad_weight"),
-        py::arg("grad_bias"), py::arg("grad_output"), py::arg("x"), py::arg("weight"), py::arg("save_mean"),
-        py::arg("save_invstd"), py::arg("training"),
-        "grad_input (N, C, L), grad_weight, grad_bias (C,) (each may be None) of batch_norm.");
+  m.def("batch_norm_backward", &batch_norm_backward, py::arg("grad_x"), py::arg("grad_weight"), py::arg("grad_bias"),
+        py::arg("grad_out"), py::arg("x"), py::arg("weight"), py::arg("save_mean"), py::arg("save_invstd"),
+        py::arg("training"), "grad_x (N, C, L), grad_weight, grad_bias (C,) (each may be None) of batch_norm.");
 }
 
 }  // namespace nerve::bind

@@ -1,4 +1,7 @@
 // One bind_<family>(m) per file in bind/; module_cpu.cpp calls them all.
+// bind/ is pybind11 glue: argument checks (bind/array.h, common/view.h), no math.
+// Gradients are named grad_<name>, <name> being the forward argument or output
+// they belong to: grad_out/grad_y come in, grad_x, grad_weight, grad_h0, ... go out.
 #pragma once
 #include <pybind11/pybind11.h>
 

@@ -2,70 +2,13 @@
 #include "cpu/gemm.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "bind/array.h"
 #include "bind/bind.h"
 
 namespace nerve::bind {
 namespace {
-
-// out = alpha * op(a) @ op(b) + beta * out, with op = transpose when trans_*.
-// 2-D operands, or 3-D for a batch (a 2-D operand is shared by every batch).
-// bias (optional): 1-D, N elements, added to every row; then the activation.
-template <class T>
-void gemm_typed(py::array& out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-                double beta, const py::object& bias, cpu::Activation act, bool prepack_b) {
-  const char* op = "gemm";
-  MatrixView va = matrix_view(a, op, "a"), vb = matrix_view(b, op, "b"), vc = matrix_view(out, op, "out");
-  NERVE_CHECK(!vc.transposed || vc.rows <= 1 || vc.cols <= 1, op, ": argument 'out' must have contiguous rows");
-  const bool ta = trans_a != va.transposed, tb = trans_b != vb.transposed;
-  const int64_t M = trans_a ? va.cols : va.rows, K = trans_a ? va.rows : va.cols;
-  const int64_t Kb = trans_b ? vb.cols : vb.rows, N = trans_b ? vb.rows : vb.cols;
-  NERVE_CHECK(K == Kb, op, ": argument 'b' expected ", (trans_b ? "shape (N, K=" : "shape (K="), K,
-              trans_b ? ")" : ", N)", " to match a's K=", K, ", got ", shape_str(b));
-  // A 2-D operand counts as batch 1 and is shared; the batch comes from a 3-D one.
-  const int64_t batch = a.ndim() == 3 ? va.batch : b.ndim() == 3 ? vb.batch : vc.batch;
-  NERVE_CHECK(va.batch == batch || a.ndim() == 2, op, ": argument 'a' has batch ", va.batch, ", expected ", batch);
-  NERVE_CHECK(vb.batch == batch || b.ndim() == 2, op, ": argument 'b' has batch ", vb.batch, ", expected ", batch);
-  NERVE_CHECK(vc.rows == M && vc.cols == N && vc.batch == batch, op, ": argument 'out' expected shape ",
-              batch > 1 || out.ndim() == 3 ? concat("(", batch, ", ", M, ", ", N, ")") : concat("(", M, ", ", N, ")"),
-              ", got ", shape_str(out));
-  // Rows of `out` must not overlap (we write them).
-  NERVE_CHECK(vc.ld >= N || M <= 1, op, ": argument 'out' has overlapping rows");
-  // Nor its batches (a zero batch stride would also race between threads).
-  const bool empty_out = M == 0 || N == 0;
-  NERVE_CHECK(out.ndim() != 3 || batch <= 1 || empty_out || std::abs(vc.batch_stride) >= (M - 1) * vc.ld + N, op,
-              ": argument 'out' has overlapping batches (batch stride ", vc.batch_stride, " elements)");
-  check_no_overlap(out, "out", a, "a", op);
-  check_no_overlap(out, "out", b, "b", op);
-  const T* pa = data_as<T>(const_cast<py::array&>(a), op, "a");
-  const T* pb = data_as<T>(const_cast<py::array&>(b), op, "b");
-  T* pc = data_as<T>(out, op, "out", true);
-  const T* pbias = nullptr;
-  if (!bias.is_none()) {
-    NERVE_CHECK(py::isinstance<py::array>(bias), op, ": argument 'bias' expected a numpy array or None");
-    py::array bias_arr = bias.cast<py::array>();
-    check_shape(bias_arr, op, "bias", {N}, {"N"});
-    check_contiguous(bias_arr, op, "bias");
-    check_no_overlap(out, "out", bias_arr, "bias", op);
-    pbias = data_as<T>(bias_arr, op, "bias");
-  }
-  const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
-  const int64_t sc = out.ndim() == 3 ? vc.batch_stride : 0;
-  NERVE_CHECK(!prepack_b || b.ndim() == 2, op, ": argument 'b' expected a 2-D matrix with prepack_b=True, got shape ",
-              shape_str(b));
-  if (batch == 0 || M == 0 || N == 0) return;
-  py::gil_scoped_release nogil;
-  if (prepack_b) {  // one packed B shared by every matrix of the batch
-    const cpu::PackedB<T> packed = cpu::pack_b<T>(tb, K, N, pb, vb.ld);
-    for (int64_t i = 0; i < batch; ++i)
-      cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa + i * sa, va.ld, packed, static_cast<T>(beta), pc + i * sc,
-                          vc.ld, cpu::Epilogue<T>{pbias, act});
-    return;
-  }
-  cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
-                       static_cast<T>(beta), pc, vc.ld, sc, cpu::Epilogue<T>{pbias, act});
-}
 
 cpu::Activation activation_from_name(const std::string& name) {
   if (name == "none") return cpu::Activation::none;
@@ -77,15 +20,61 @@ cpu::Activation activation_from_name(const std::string& name) {
   return cpu::Activation::none;
 }
 
-void gemm(py::array out, const py::array& a, const py::array& b, bool trans_a, bool trans_b, double alpha,
-          double beta, const py::object& bias, const std::string& activation, bool prepack_b) {
+// out = alpha * op(a) @ op(b) + beta * out, with op = transpose when trans_*.
+// 2-D operands, or 3-D for a batch (a 2-D operand is shared by every batch).
+// bias (optional): 1-D, N elements, added to every row; then the activation.
+void gemm(const py::object& out_, const py::object& a_, const py::object& b_, bool trans_a, bool trans_b,
+          double alpha, double beta, const py::object& bias_, const std::string& activation, bool prepack_b) {
+  const Args args("gemm");
   const cpu::Activation act = activation_from_name(activation);
-  NERVE_CHECK(a.dtype().is(b.dtype()) && a.dtype().is(out.dtype()),
-              "gemm: arguments 'a', 'b' and 'out' must share one dtype, got ", dtype_str(a), ", ", dtype_str(b), ", ",
-              dtype_str(out));
-  if (is_dtype<float>(a)) return gemm_typed<float>(out, a, b, trans_a, trans_b, alpha, beta, bias, act, prepack_b);
-  if (is_dtype<double>(a)) return gemm_typed<double>(out, a, b, trans_a, trans_b, alpha, beta, bias, act, prepack_b);
-  NERVE_CHECK(false, "gemm: argument 'a' expected dtype float32 or float64, got ", dtype_str(a));
+  const Arg a = args.strided(a_, "a"), b = args.strided(b_, "b"), out = args.strided_output(out_, "out");
+  const Arg bias = args.optional_input(bias_, "bias");
+  same_dtype({&a, &b, &out});
+  a.floating();
+  const MatrixView va = matrix_view(a), vb = matrix_view(b), vc = matrix_view(out);
+  if (vc.transposed && vc.rows > 1 && vc.cols > 1) out.fail("must have contiguous rows");
+  const bool ta = trans_a != va.transposed, tb = trans_b != vb.transposed;
+  const int64_t M = trans_a ? va.cols : va.rows, K = trans_a ? va.rows : va.cols;
+  const int64_t Kb = trans_b ? vb.cols : vb.rows, N = trans_b ? vb.rows : vb.cols;
+  if (K != Kb)
+    b.fail("expected ", (trans_b ? "shape (N, K=" : "shape (K="), K, trans_b ? ")" : ", N)", " to match a's K=", K,
+           ", got ", b.shape_str());
+  // A 2-D operand counts as batch 1 and is shared; the batch comes from a 3-D one.
+  const int64_t batch = a.ndim() == 3 ? va.batch : b.ndim() == 3 ? vb.batch : vc.batch;
+  if (va.batch != batch && a.ndim() != 2) a.fail("has batch ", va.batch, ", expected ", batch);
+  if (vb.batch != batch && b.ndim() != 2) b.fail("has batch ", vb.batch, ", expected ", batch);
+  if (vc.rows != M || vc.cols != N || vc.batch != batch)
+    out.fail("expected shape ",
+             batch > 1 || out.ndim() == 3 ? concat("(", batch, ", ", M, ", ", N, ")") : concat("(", M, ", ", N, ")"),
+             ", got ", out.shape_str());
+  // Rows of `out` must not overlap (we write them).
+  if (vc.ld < N && M > 1) out.fail("has overlapping rows");
+  // Nor its batches (a zero batch stride would also race between threads).
+  const bool empty_out = M == 0 || N == 0;
+  if (out.ndim() == 3 && batch > 1 && !empty_out && std::abs(vc.batch_stride) < (M - 1) * vc.ld + N)
+    out.fail("has overlapping batches (batch stride ", vc.batch_stride, " elements)");
+  bias.dtype(a.dtype()).shape({{"N", N}});
+  apart({&out}, {&a, &b, &bias});
+  if (prepack_b && b.ndim() != 2) b.fail("expected a 2-D matrix with prepack_b=True, got shape ", b.shape_str());
+  const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
+  const int64_t sc = out.ndim() == 3 ? vc.batch_stride : 0;
+  if (batch == 0 || M == 0 || N == 0) return;
+  by_float(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const T *pa = a.in<T>(), *pb = b.in<T>();
+    T* pc = out.out<T>();
+    const cpu::Epilogue<T> epilogue{bias.in<T>(), act};
+    py::gil_scoped_release nogil;
+    if (prepack_b) {  // one packed B shared by every matrix of the batch
+      const cpu::PackedB<T> packed = cpu::pack_b<T>(tb, K, N, pb, vb.ld);
+      for (int64_t i = 0; i < batch; ++i)
+        cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa + i * sa, va.ld, packed, static_cast<T>(beta),
+                            pc + i * sc, vc.ld, epilogue);
+      return;
+    }
+    cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
+                         static_cast<T>(beta), pc, vc.ld, sc, epilogue);
+  });
 }
 
 }  // namespace

@@ -1,11 +1,7 @@
-// Bindings for the loss family: checks only, no math.
+// Bindings for the loss family: checks only, no math. Arrays are C-contiguous:
+// logits (N, C) float32/float64, target (N,) int64, weight (C,) or None, and
+// lse (N,) float64 whatever the logits' dtype.
 #include "cpu/loss.h"
-
-#include <cmath>
-#include <optional>
-#include <vector>
-
-#include <pybind11/stl.h>
 
 #include "bind/array.h"
 #include "bind/bind.h"
@@ -13,123 +9,66 @@
 namespace nerve::bind {
 namespace {
 
-struct CrossEntropyArgs {
+struct CrossEntropy {
   int64_t N = 0, C = 0;
-  const int64_t* target = nullptr;
 };
 
-// Checks logits (N, C), target (N,) int64 with values in [0, C) or ignore_index,
-// weight (C,) or None, label_smoothing in [0, 1], and every (N,) array in `rows`.
-CrossEntropyArgs check_cross_entropy(const char* op, const py::array& logits, const py::array& target,
-                                     const std::optional<py::array>& weight, int64_t ignore_index,
-                                     double label_smoothing,
-                                     std::initializer_list<std::pair<const char*, const py::array*>> rows) {
-  NERVE_CHECK(is_dtype<float>(logits) || is_dtype<double>(logits), op,
-              ": argument 'logits' expected dtype float32 or float64, got ", dtype_str(logits));
-  check_ndim(logits, op, "logits", 2);
-  check_contiguous(logits, op, "logits");
-  CrossEntropyArgs a;
-  a.N = logits.shape(0);
-  a.C = logits.shape(1);
-  NERVE_CHECK(a.C >= 1 || a.N == 0, op, ": argument 'logits' needs at least one class, got shape ", shape_str(logits));
-  NERVE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, op,
+// Checks logits, target (values in [0, C) or ignore_index), weight,
+// label_smoothing in [0, 1], and every (N,) array in `rows` (logits' dtype).
+CrossEntropy check_cross_entropy(const Arg& logits, const Arg& target, const Arg& weight, const Arg& lse,
+                                 int64_t ignore_index, double label_smoothing, std::initializer_list<const Arg*> rows) {
+  logits.floating().ndim(2);
+  CrossEntropy n{logits.dim(0), logits.dim(1)};
+  if (n.C < 1 && n.N != 0) logits.fail("needs at least one class, got shape ", logits.shape_str());
+  NERVE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, logits.op(),
               ": argument 'label_smoothing' expected a value in [0, 1], got ", label_smoothing);
-  for (auto& [name, arr] : rows) {
-    NERVE_CHECK(arr->dtype().is(logits.dtype()), op, ": argument '", name, "' expected dtype ", dtype_str(logits),
-                ", got ", dtype_str(*arr));
-    check_shape(*arr, op, name, {a.N}, {"N"});
-    check_contiguous(*arr, op, name);
-  }
-  if (weight) {
-    NERVE_CHECK(weight->dtype().is(logits.dtype()), op, ": argument 'weight' expected dtype ", dtype_str(logits),
-                ", got ", dtype_str(*weight));
-    check_shape(*weight, op, "weight", {a.C}, {"C"});
-    check_contiguous(*weight, op, "weight");
-  }
-  a.target = data_as<int64_t>(const_cast<py::array&>(target), op, "target");
-  check_shape(target, op, "target", {a.N}, {"N"});
-  check_contiguous(target, op, "target");
-  for (int64_t i = 0; i < a.N; ++i) {
-    const int64_t t = a.target[i];
-    NERVE_CHECK(t == ignore_index || (t >= 0 && t < a.C), op, ": argument 'target' has class index ", t,
-                " at position ", i, ", expected a value in [0, ", a.C, ") or ignore_index=", ignore_index);
-  }
-  return a;
+  for (const Arg* a : rows) a->dtype(logits.dtype()).shape({{"N", n.N}});
+  weight.dtype(logits.dtype()).shape({{"C", n.C}});
+  lse.dtype(dtype_of<double>()).shape({{"N", n.N}});
+  target.dtype(dtype_of<int64_t>()).shape({{"N", n.N}});
+  const int64_t* t = target.in<int64_t>();
+  const int64_t bad = first_outside(t, n.N, 0, n.C, ignore_index);
+  if (bad >= 0)
+    target.fail("has class index ", t[bad], " at position ", bad, ", expected a value in [0, ", n.C,
+                ") or ignore_index=", ignore_index);
+  return n;
 }
 
-// No output may share memory with another output or with any input.
-void check_outputs_apart(const char* op, std::initializer_list<std::pair<const char*, const py::array*>> outs,
-                         const py::array& logits, const py::array& target, const std::optional<py::array>& weight,
-                         std::initializer_list<std::pair<const char*, const py::array*>> more_ins = {}) {
-  std::vector<std::pair<const char*, const py::array*>> ins = {{"logits", &logits}, {"target", &target}};
-  if (weight) ins.emplace_back("weight", &*weight);
-  ins.insert(ins.end(), more_ins.begin(), more_ins.end());
-  for (auto o = outs.begin(); o != outs.end(); ++o) {
-    for (auto& [name, in] : ins) check_no_overlap(*o->second, o->first, *in, name, op);
-    for (auto p = outs.begin(); p != o; ++p) check_no_overlap(*o->second, o->first, *p->second, p->first, op);
-  }
+void cross_entropy_forward(const py::object& loss_, const py::object& lse_, const py::object& logits_,
+                           const py::object& target_, const py::object& weight_, int64_t ignore_index,
+                           double label_smoothing) {
+  const Args args("cross_entropy_forward");
+  const Arg logits = args.input(logits_, "logits"), target = args.input(target_, "target"),
+            weight = args.optional_input(weight_, "weight");
+  const Arg loss = args.output(loss_, "loss"), lse = args.output(lse_, "lse");
+  const CrossEntropy n = check_cross_entropy(logits, target, weight, lse, ignore_index, label_smoothing, {&loss});
+  apart({&loss, &lse}, {&logits, &target, &weight});
+  by_float(logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    cpu::cross_entropy_forward<T>(loss.out<T>(), lse.out<double>(), logits.in<T>(), target.in<int64_t>(),
+                                  weight.in<T>(), n.N, n.C, ignore_index, label_smoothing);
+  });
 }
 
-template <class T>
-const T* weight_ptr(const std::optional<py::array>& weight, const char* op) {
-  return weight ? data_as<T>(const_cast<py::array&>(*weight), op, "weight") : nullptr;
-}
-
-template <class T>
-void forward_typed(py::array& loss, py::array& lse, const py::array& logits, const CrossEntropyArgs& a,
-                   const std::optional<py::array>& weight, int64_t ignore_index, double label_smoothing) {
-  const char* op = "cross_entropy_forward";
-  T* pl = data_as<T>(loss, op, "loss", true);
-  double* pe = data_as<double>(lse, op, "lse", true);
-  const T* px = data_as<T>(const_cast<py::array&>(logits), op, "logits");
-  const T* pw = weight_ptr<T>(weight, op);
-  py::gil_scoped_release nogil;
-  cpu::cross_entropy_forward<T>(pl, pe, px, a.target, pw, a.N, a.C, ignore_index, label_smoothing);
-}
-
-void cross_entropy_forward(py::array loss, py::array lse, const py::array& logits, const py::array& target,
-                           const std::optional<py::array>& weight, int64_t ignore_index, double label_smoothing) {
-  const char* op = "cross_entropy_forward";
-  auto a = check_cross_entropy(op, logits, target, weight, ignore_index, label_smoothing,
-                               {{"loss", &loss}});
-  check_shape(lse, op, "lse", {a.N}, {"N"});
-  check_contiguous(lse, op, "lse");
-  check_outputs_apart(op, {{"loss", &loss}, {"lse", &lse}}, logits, target, weight);
-  if (is_dtype<double>(logits)) return forward_typed<double>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
-  forward_typed<float>(loss, lse, logits, a, weight, ignore_index, label_smoothing);
-}
-
-template <class T>
-void backward_typed(py::array& grad_logits, const py::array& grad_loss, const py::array& logits, const py::array& lse,
-                    const CrossEntropyArgs& a, const std::optional<py::array>& weight, int64_t ignore_index,
-                    double label_smoothing) {
-  const char* op = "cross_entropy_backward";
-  T* pgx = data_as<T>(grad_logits, op, "grad_logits", true);
-  const T* pg = data_as<T>(const_cast<py::array&>(grad_loss), op, "grad_loss");
-  const T* px = data_as<T>(const_cast<py::array&>(logits), op, "logits");
-  const double* pe = data_as<double>(const_cast<py::array&>(lse), op, "lse");
-  const T* pw = weight_ptr<T>(weight, op);
-  py::gil_scoped_release nogil;
-  cpu::cross_entropy_backward<T>(pgx, pg, px, pe, a.target, pw, a.N, a.C, ignore_index, label_smoothing);
-}
-
-void cross_entropy_backward(py::array grad_logits, const py::array& grad_loss, const py::array& logits,
-                            const py::array& lse, const py::array& target, const std::optional<py::array>& weight,
+void cross_entropy_backward(const py::object& grad_logits_, const py::object& grad_loss_, const py::object& logits_,
+                            const py::object& lse_, const py::object& target_, const py::object& weight_,
                             int64_t ignore_index, double label_smoothing) {
-  const char* op = "cross_entropy_backward";
-  auto a = check_cross_entropy(op, logits, target, weight, ignore_index, label_smoothing,
-                               {{"grad_loss", &grad_loss}});
-  check_shape(lse, op, "lse", {a.N}, {"N"});
-  check_contiguous(lse, op, "lse");
-  NERVE_CHECK(grad_logits.dtype().is(logits.dtype()), op, ": argument 'grad_logits' expected dtype ",
-              dtype_str(logits), ", got ", dtype_str(grad_logits));
-  check_shape(grad_logits, op, "grad_logits", {a.N, a.C}, {"N", "C"});
-  check_contiguous(grad_logits, op, "grad_logits");
-  check_outputs_apart(op, {{"grad_logits", &grad_logits}}, logits, target, weight,
-                      {{"grad_loss", &grad_loss}, {"lse", &lse}});
-  if (is_dtype<double>(logits))
-    return backward_typed<double>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);
-  backward_typed<float>(grad_logits, grad_loss, logits, lse, a, weight, ignore_index, label_smoothing);
+  const Args args("cross_entropy_backward");
+  const Arg grad_loss = args.input(grad_loss_, "grad_loss"), logits = args.input(logits_, "logits"),
+            lse = args.input(lse_, "lse"), target = args.input(target_, "target"),
+            weight = args.optional_input(weight_, "weight");
+  const Arg grad_logits = args.output(grad_logits_, "grad_logits");
+  const CrossEntropy n =
+      check_cross_entropy(logits, target, weight, lse, ignore_index, label_smoothing, {&grad_loss});
+  grad_logits.dtype(logits.dtype()).shape({{"N", n.N}, {"C", n.C}});
+  apart({&grad_logits}, {&logits, &target, &weight, &grad_loss, &lse});
+  by_float(logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    cpu::cross_entropy_backward<T>(grad_logits.out<T>(), grad_loss.in<T>(), logits.in<T>(), lse.in<double>(),
+                                   target.in<int64_t>(), weight.in<T>(), n.N, n.C, ignore_index, label_smoothing);
+  });
 }
 
 }  // namespace

@@ -12,128 +12,126 @@ namespace {
 
 using cpu::RnnMode;
 
-// Checks one argument (None allowed only when `optional`) and returns its data
-// pointer, or null for None.
-template <class T>
-T* arg(const py::object& o, const std::string& op, const char* name, const std::vector<int64_t>& shape,
-       const std::vector<const char*>& dims, bool out, bool optional = false) {
-  if (o.is_none()) {
-    NERVE_CHECK(optional, op, ": argument '", name, "' must be an array, got None");
-    return nullptr;
-  }
-  NERVE_CHECK(py::isinstance<py::array>(o), op, ": argument '", name, "' must be a numpy array, got ",
-              py::str(py::type::of(o)).cast<std::string>());
-  py::array a = o.cast<py::array>();
-  T* p = data_as<T>(a, op.c_str(), name, out);
-  check_shape(a, op.c_str(), name, shape, dims);
-  check_contiguous(a, op.c_str(), name);
-  return p;
-}
-
 struct Sizes {
   int64_t T, B, I, H;
 };
-
-// Sizes from x (T, B, I) and w_hh (G*H, H).
-Sizes sizes(RnnMode mode, const std::string& op, const py::object& x_obj, const py::object& w_hh_obj) {
-  NERVE_CHECK(py::isinstance<py::array>(x_obj), op, ": argument 'x' must be a numpy array");
-  NERVE_CHECK(py::isinstance<py::array>(w_hh_obj), op, ": argument 'w_hh' must be a numpy array");
-  py::array x = x_obj.cast<py::array>(), w_hh = w_hh_obj.cast<py::array>();
-  check_ndim(x, op.c_str(), "x", 3);
-  check_ndim(w_hh, op.c_str(), "w_hh", 2);
-  const int64_t G = cpu::rnn_gates(mode), H = w_hh.shape(1);
-  NERVE_CHECK(H >= 1, op, ": hidden size (w_hh.shape[1]) must be >= 1, got ", H);
-  NERVE_CHECK(w_hh.shape(0) == G * H, op, ": argument 'w_hh' expected shape (", G, "*H=", G * H, ", H=", H,
-              "), got ", shape_str(w_hh));
-  return {x.shape(0), x.shape(1), x.shape(2), H};
-}
-
-// lengths: int64 (B,), each in [0, T]; null for None.
-const int64_t* lengths_arg(const py::object& o, const std::string& op, const Sizes& s) {
-  const int64_t* p = arg<int64_t>(o, op, "lengths", {s.B}, {"B"}, false, true);
-  for (int64_t b = 0; p && b < s.B; ++b)
-    NERVE_CHECK(p[b] >= 0 && p[b] <= s.T, op, ": argument 'lengths' expected values in [0, T=", s.T, "], got ", p[b],
-                " at index ", b);
-  return p;
-}
 
 std::string op_name(RnnMode mode, const char* suffix) {
   return std::string(mode == RnnMode::lstm ? "lstm" : mode == RnnMode::gru ? "gru" : "rnn") + suffix;
 }
 
-template <class T>
-void forward_typed(RnnMode mode, const py::object& y, const py::object& h_n, const py::object& c_n,
-                   const py::object& reserve, const py::object& x, const py::object& h0, const py::object& c0,
-                   const py::object& w_ih, const py::object& w_hh, const py::object& b_ih, const py::object& b_hh,
-                   const py::object& lengths) {
+// The arguments both directions share: x (T, B, I) sets the dtype, w_hh
+// (G*H, H) the hidden size; h0, c0 (B, H), w_ih (G*H, I), b_ih, b_hh (G*H,) or
+// None, lengths int64 (B,) in [0, T] or None. c0 only for the LSTM (None otherwise).
+struct Common {
+  Arg x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths;
+  RnnMode mode;
+  Sizes s{};
+  int64_t GH = 0;
+
+  Common(const Args& args, RnnMode mode, const py::object& x_, const py::object& h0_, const py::object& c0_,
+         const py::object& w_ih_, const py::object& w_hh_, const py::object& b_ih_, const py::object& b_hh_,
+         const py::object& lengths_)
+      : x(args.input(x_, "x")),
+        h0(args.input(h0_, "h0")),
+        c0(mode == RnnMode::lstm ? args.input(c0_, "c0") : Arg(args.op(), "c0")),
+        w_ih(args.input(w_ih_, "w_ih")),
+        w_hh(args.input(w_hh_, "w_hh")),
+        b_ih(args.optional_input(b_ih_, "b_ih")),
+        b_hh(args.optional_input(b_hh_, "b_hh")),
+        lengths(args.optional_input(lengths_, "lengths")),
+        mode(mode) {
+    x.floating().ndim(3);
+    w_hh.ndim(2);
+    const int64_t G = cpu::rnn_gates(mode), H = w_hh.dim(1);
+    NERVE_CHECK(H >= 1, args.op(), ": hidden size (w_hh.shape[1]) must be >= 1, got ", H);
+    if (w_hh.dim(0) != G * H) w_hh.fail("expected shape (", G, "*H=", G * H, ", H=", H, "), got ", w_hh.shape_str());
+    s = {x.dim(0), x.dim(1), x.dim(2), H};
+    GH = G * H;
+    for (const Arg* a : {&h0, &c0}) a->dtype(x.dtype()).shape({{"B", s.B}, {"H", s.H}});
+    w_ih.dtype(x.dtype()).shape({{"G*H", GH}, {"I", s.I}});
+    w_hh.dtype(x.dtype());
+    for (const Arg* a : {&b_ih, &b_hh}) a->dtype(x.dtype()).shape({{"G*H", GH}});
+    lengths.dtype(dtype_of<int64_t>()).shape({{"B", s.B}});
+    const int64_t bad = lengths ? first_outside(lengths.in<int64_t>(), s.B, 0, s.T + 1) : -1;
+    if (bad >= 0)
+      lengths.fail("expected values in [0, T=", s.T, "], got ", lengths.in<int64_t>()[bad], " at index ", bad);
+  }
+  bool has_reserve() const { return mode == RnnMode::lstm || mode == RnnMode::gru; }
+  // (T, B, H): y and its gradient; (B, H): h_n, c_n and their gradients.
+  void sequence(const Arg& a, int64_t width) const {
+    a.dtype(x.dtype()).shape({{"T", s.T}, {"B", s.B}, {width == s.H ? "H" : "I", width}});
+  }
+  void state(const Arg& a) const { a.dtype(x.dtype()).shape({{"B", s.B}, {"H", s.H}}); }
+  void reserve(const Arg& a) const {
+    a.dtype(x.dtype()).shape({{"T", s.T}, {"B", s.B}, {"R", cpu::rnn_reserve_width(mode, s.H)}});
+  }
+};
+
+void forward(RnnMode mode, const py::object& y_, const py::object& h_n_, const py::object& c_n_,
+             const py::object& reserve_, const py::object& x_, const py::object& h0_, const py::object& c0_,
+             const py::object& w_ih_, const py::object& w_hh_, const py::object& b_ih_, const py::object& b_hh_,
+             const py::object& lengths_) {
   const std::string op = op_name(mode, "_forward");
-  const Sizes s = sizes(mode, op, x, w_hh);
-  const int64_t GH = cpu::rnn_gates(mode) * s.H;
-  const bool lstm = mode == RnnMode::lstm, has_reserve = lstm || mode == RnnMode::gru;
-  const T* px = arg<T>(x, op, "x", {s.T, s.B, s.I}, {"T", "B", "I"}, false);
-  const T* ph0 = arg<T>(h0, op, "h0", {s.B, s.H}, {"B", "H"}, false);
-  const T* pc0 = lstm ? arg<T>(c0, op, "c0", {s.B, s.H}, {"B", "H"}, false) : nullptr;
-  const T* pw_ih = arg<T>(w_ih, op, "w_ih", {GH, s.I}, {"G*H", "I"}, false);
-  const T* pw_hh = arg<T>(w_hh, op, "w_hh", {GH, s.H}, {"G*H", "H"}, false);
-  const T* pb_ih = arg<T>(b_ih, op, "b_ih", {GH}, {"G*H"}, false, true);
-  const T* pb_hh = arg<T>(b_hh, op, "b_hh", {GH}, {"G*H"}, false, true);
-  const int64_t* plen = lengths_arg(lengths, op, s);
-  T* py_ = arg<T>(y, op, "y", {s.T, s.B, s.H}, {"T", "B", "H"}, true);
-  T* ph_n = arg<T>(h_n, op, "h_n", {s.B, s.H}, {"B", "H"}, true);
-  T* pc_n = lstm ? arg<T>(c_n, op, "c_n", {s.B, s.H}, {"B", "H"}, true) : nullptr;
-  T* pres = has_reserve
-                ? arg<T>(reserve, op, "reserve", {s.T, s.B, cpu::rnn_reserve_width(mode, s.H)}, {"T", "B", "R"}, true)
-                : nullptr;
-  py::gil_scoped_release nogil;
-  cpu::rnn_forward<T>(mode, py_, ph_n, pc_n, pres, px, ph0, pc0, pw_ih, pw_hh, pb_ih, pb_hh, plen, s.T, s.B, s.I,
-                      s.H);
+  const Args args(op.c_str());
+  const Common in(args, mode, x_, h0_, c0_, w_ih_, w_hh_, b_ih_, b_hh_, lengths_);
+  const bool lstm = mode == RnnMode::lstm;
+  const Arg y = args.output(y_, "y"), h_n = args.output(h_n_, "h_n");
+  const Arg c_n = lstm ? args.output(c_n_, "c_n") : Arg(args.op(), "c_n");
+  const Arg reserve = in.has_reserve() ? args.output(reserve_, "reserve") : Arg(args.op(), "reserve");
+  in.sequence(y, in.s.H);
+  in.state(h_n);
+  in.state(c_n);
+  in.reserve(reserve);
+  apart({&y, &h_n, &c_n, &reserve}, {&in.x, &in.h0, &in.c0, &in.w_ih, &in.w_hh, &in.b_ih, &in.b_hh, &in.lengths});
+  const Sizes s = in.s;
+  by_float(in.x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    cpu::rnn_forward<T>(mode, y.out<T>(), h_n.out<T>(), c_n.out<T>(), reserve.out<T>(), in.x.in<T>(), in.h0.in<T>(),
+                        in.c0.in<T>(), in.w_ih.in<T>(), in.w_hh.in<T>(), in.b_ih.in<T>(), in.b_hh.in<T>(),
+                        in.lengths.in<int64_t>(), s.T, s.B, s.I, s.H);
+  });
 }
 
-template <class T>
-void backward_typed(RnnMode mode, const py::object& dx, const py::object& dh0, const py::object& dc0,
-                    const py::object& dw_ih, const py::object& dw_hh, const py::object& db_ih,
-                    const py::object& db_hh, const py::object& dy, const py::object& dh_n, const py::object& dc_n,
-                    const py::object& x, const py::object& h0, const py::object& c0, const py::object& w_ih,
-                    const py::object& w_hh, const py::object& y, const py::object& reserve,
-                    const py::object& lengths) {
+void backward(RnnMode mode, const py::object& grad_x_, const py::object& grad_h0_, const py::object& grad_c0_,
+              const py::object& grad_w_ih_, const py::object& grad_w_hh_, const py::object& grad_b_ih_,
+              const py::object& grad_b_hh_, const py::object& grad_y_, const py::object& grad_h_n_,
+              const py::object& grad_c_n_, const py::object& x_, const py::object& h0_, const py::object& c0_,
+              const py::object& w_ih_, const py::object& w_hh_, const py::object& y_, const py::object& reserve_,
+              const py::object& lengths_) {
   const std::string op = op_name(mode, "_backward");
-  const Sizes s = sizes(mode, op, x, w_hh);
-  const int64_t GH = cpu::rnn_gates(mode) * s.H;
-  const bool lstm = mode == RnnMode::lstm, has_reserve = lstm || mode == RnnMode::gru;
-  const T* px = arg<T>(x, op, "x", {s.T, s.B, s.I}, {"T", "B", "I"}, false);
-  const T* ph0 = arg<T>(h0, op, "h0", {s.B, s.H}, {"B", "H"}, false);
-  const T* pc0 = lstm ? arg<T>(c0, op, "c0", {s.B, s.H}, {"B", "H"}, false) : nullptr;
-  const T* pw_ih = arg<T>(w_ih, op, "w_ih", {GH, s.I}, {"G*H", "I"}, false);
-  const T* pw_hh = arg<T>(w_hh, op, "w_hh", {GH, s.H}, {"G*H", "H"}, false);
-  const T* py_ = arg<T>(y, op, "y", {s.T, s.B, s.H}, {"T", "B", "H"}, false);
-  const T* pres =
-      has_reserve
-          ? arg<T>(reserve, op, "reserve", {s.T, s.B, cpu::rnn_reserve_width(mode, s.H)}, {"T", "B", "R"}, false)
-          : nullptr;
-  const T* pdy = arg<T>(dy, op, "dy", {s.T, s.B, s.H}, {"T", "B", "H"}, false);
-  const T* pdh_n = arg<T>(dh_n, op, "dh_n", {s.B, s.H}, {"B", "H"}, false);
-  const T* pdc_n = lstm ? arg<T>(dc_n, op, "dc_n", {s.B, s.H}, {"B", "H"}, false) : nullptr;
-  const int64_t* plen = lengths_arg(lengths, op, s);
-  T* pdx = arg<T>(dx, op, "dx", {s.T, s.B, s.I}, {"T", "B", "I"}, true);
-  T* pdh0 = arg<T>(dh0, op, "dh0", {s.B, s.H}, {"B", "H"}, true);
-  T* pdc0 = lstm ? arg<T>(dc0, op, "dc0", {s.B, s.H}, {"B", "H"}, true) : nullptr;
-  T* pdw_ih = arg<T>(dw_ih, op, "dw_ih", {GH, s.I}, {"G*H", "I"}, true);
-  T* pdw_hh = arg<T>(dw_hh, op, "dw_hh", {GH, s.H}, {"G*H", "H"}, true);
-  T* pdb_ih = arg<T>(db_ih, op, "db_ih", {GH}, {"G*H"}, true, true);
-  T* pdb_hh = arg<T>(db_hh, op, "db_hh", {GH}, {"G*H"}, true, true);
-  py::gil_scoped_release nogil;
-  cpu::rnn_backward<T>(mode, pdx, pdh0, pdc0, pdw_ih, pdw_hh, pdb_ih, pdb_hh, pdy, pdh_n, pdc_n, px, ph0, pc0, pw_ih,
-                       pw_hh, py_, pres, plen, s.T, s.B, s.I, s.H);
-}
-
-// float32 or float64, from x.
-bool is_double(const std::string& op, const py::object& x) {
-  NERVE_CHECK(py::isinstance<py::array>(x), op, ": argument 'x' must be a numpy array, got ",
-              py::str(py::type::of(x)).cast<std::string>());
-  py::array a = x.cast<py::array>();
-  if (is_dtype<double>(a)) return true;
-  NERVE_CHECK(is_dtype<float>(a), op, ": argument 'x' expected dtype float32 or float64, got ", dtype_str(a));
-  return false;
+  const Args args(op.c_str());
+  const Common in(args, mode, x_, h0_, c0_, w_ih_, w_hh_, py::none(), py::none(), lengths_);
+  const bool lstm = mode == RnnMode::lstm;
+  const Arg y = args.input(y_, "y");
+  const Arg reserve = in.has_reserve() ? args.input(reserve_, "reserve") : Arg(args.op(), "reserve");
+  const Arg grad_y = args.input(grad_y_, "grad_y"), grad_h_n = args.input(grad_h_n_, "grad_h_n");
+  const Arg grad_c_n = lstm ? args.input(grad_c_n_, "grad_c_n") : Arg(args.op(), "grad_c_n");
+  const Arg grad_x = args.output(grad_x_, "grad_x"), grad_h0 = args.output(grad_h0_, "grad_h0");
+  const Arg grad_c0 = lstm ? args.output(grad_c0_, "grad_c0") : Arg(args.op(), "grad_c0");
+  const Arg grad_w_ih = args.output(grad_w_ih_, "grad_w_ih"), grad_w_hh = args.output(grad_w_hh_, "grad_w_hh");
+  const Arg grad_b_ih = args.optional_output(grad_b_ih_, "grad_b_ih"),
+            grad_b_hh = args.optional_output(grad_b_hh_, "grad_b_hh");
+  const Sizes s = in.s;
+  in.sequence(y, s.H);
+  in.reserve(reserve);
+  in.sequence(grad_y, s.H);
+  for (const Arg* a : {&grad_h_n, &grad_c_n, &grad_h0, &grad_c0}) in.state(*a);
+  in.sequence(grad_x, s.I);
+  grad_w_ih.dtype(in.x.dtype()).shape({{"G*H", in.GH}, {"I", s.I}});
+  grad_w_hh.dtype(in.x.dtype()).shape({{"G*H", in.GH}, {"H", s.H}});
+  for (const Arg* a : {&grad_b_ih, &grad_b_hh}) a->dtype(in.x.dtype()).shape({{"G*H", in.GH}});
+  apart({&grad_x, &grad_h0, &grad_c0, &grad_w_ih, &grad_w_hh, &grad_b_ih, &grad_b_hh},
+        {&in.x, &in.h0, &in.c0, &in.w_ih, &in.w_hh, &in.lengths, &y, &reserve, &grad_y, &grad_h_n, &grad_c_n});
+  by_float(in.x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    py::gil_scoped_release nogil;
+    cpu::rnn_backward<T>(mode, grad_x.out<T>(), grad_h0.out<T>(), grad_c0.out<T>(), grad_w_ih.out<T>(),
+                         grad_w_hh.out<T>(), grad_b_ih.out<T>(), grad_b_hh.out<T>(), grad_y.in<T>(), grad_h_n.in<T>(),
+                         grad_c_n.in<T>(), in.x.in<T>(), in.h0.in<T>(), in.c0.in<T>(), in.w_ih.in<T>(),
+                         in.w_hh.in<T>(), y.in<T>(), reserve.in<T>(), in.lengths.in<int64_t>(), s.T, s.B, s.I, s.H);
+  });
 }
 
 RnnMode rnn_mode(const std::string& op, const std::string& nonlinearity) {
@@ -141,29 +139,6 @@ RnnMode rnn_mode(const std::string& op, const std::string& nonlinearity) {
   if (nonlinearity == "relu") return RnnMode::rnn_relu;
   NERVE_CHECK(false, op, ": argument 'nonlinearity' expected 'tanh' or 'relu', got '", nonlinearity, "'");
   return RnnMode::rnn_tanh;
-}
-
-void forward(RnnMode mode, const py::object& y, const py::object& h_n, const py::object& c_n,
-             const py::object& reserve, const py::object& x, const py::object& h0, const py::object& c0,
-             const py::object& w_ih, const py::object& w_hh, const py::object& b_ih, const py::object& b_hh,
-             const py::object& lengths) {
-  if (is_double(op_name(mode, "_forward"), x))
-    forward_typed<double>(mode, y, h_n, c_n, reserve, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths);
-  else
-    forward_typed<float>(mode, y, h_n, c_n, reserve, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths);
-}
-
-void backward(RnnMode mode, const py::object& dx, const py::object& dh0, const py::object& dc0,
-              const py::object& dw_ih, const py::object& dw_hh, const py::object& db_ih, const py::object& db_hh,
-              const py::object& dy, const py::object& dh_n, const py::object& dc_n, const py::object& x,
-              const py::object& h0, const py::object& c0, const py::object& w_ih, const py::object& w_hh,
-              const py::object& y, const py::object& reserve, const py::object& lengths) {
-  if (is_double(op_name(mode, "_backward"), x))
-    backward_typed<double>(mode, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y,
-                           reserve, lengths);
-  else
-    backward_typed<float>(mode, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y,
-                          reserve, lengths);
 }
 
 }  // namespace
@@ -200,38 +175,40 @@ void bind_rnn(py::module_& m) {
       "One Elman RNN layer (tanh or relu) over a sequence. x (T, B, I); writes y (T, B, H) and h_n (B, H).");
   m.def(
       "lstm_backward",
-      [](O dx, O dh0, O dc0, O dw_ih, O dw_hh, O db_ih, O db_hh, O dy, O dh_n, O dc_n, O x, O h0, O c0, O w_ih,
-         O w_hh, O y, O reserve, O lengths) {
-        backward(RnnMode::lstm, dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, dc_n, x, h0, c0, w_ih, w_hh, y,
-                 reserve, lengths);
+      [](O grad_x, O grad_h0, O grad_c0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n,
+         O grad_c_n, O x, O h0, O c0, O w_ih, O w_hh, O y, O reserve, O lengths) {
+        backward(RnnMode::lstm, grad_x, grad_h0, grad_c0, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y,
+                 grad_h_n, grad_c_n, x, h0, c0, w_ih, w_hh, y, reserve, lengths);
       },
-      py::arg("dx"), py::arg("dh0"), py::arg("dc0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih").none(true),
-      py::arg("db_hh").none(true), py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("x"), py::arg("h0"),
-      py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("reserve"),
-      py::arg("lengths").none(true) = none,
-      "Gradients of lstm_forward (overwrites dx, dh0, dc0, dw_*, db_*; db_* may be None).");
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_c0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("grad_c_n"), py::arg("x"), py::arg("h0"), py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"),
+      py::arg("reserve"), py::arg("lengths").none(true) = none,
+      "Gradients of lstm_forward (overwrites grad_x, grad_h0, grad_c0, grad_w_*, grad_b_*; grad_b_* may be None).");
   m.def(
       "gru_backward",
-      [](O dx, O dh0, O dw_ih, O dw_hh, O db_ih, O db_hh, O dy, O dh_n, O x, O h0, O w_ih, O w_hh, O y, O reserve,
-         O lengths) {
-        backward(RnnMode::gru, dx, dh0, py::none(), dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, py::none(), x, h0,
-                 py::none(), w_ih, w_hh, y, reserve, lengths);
+      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0,
+         O w_ih, O w_hh, O y, O reserve, O lengths) {
+        backward(RnnMode::gru, grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh, grad_y,
+                 grad_h_n, py::none(), x, h0, py::none(), w_ih, w_hh, y, reserve, lengths);
       },
-      py::arg("dx"), py::arg("dh0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih").none(true),
-      py::arg("db_hh").none(true), py::arg("dy"), py::arg("dh_n"), py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-      py::arg("w_hh"), py::arg("y"), py::arg("reserve"), py::arg("lengths").none(true) = none,
-      "Gradients of gru_forward (overwrites dx, dh0, dw_*, db_*; db_* may be None).");
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("reserve"),
+      py::arg("lengths").none(true) = none,
+      "Gradients of gru_forward (overwrites grad_x, grad_h0, grad_w_*, grad_b_*; grad_b_* may be None).");
   m.def(
       "rnn_backward",
-      [](O dx, O dh0, O dw_ih, O dw_hh, O db_ih, O db_hh, O dy, O dh_n, O x, O h0, O w_ih, O w_hh, O y, O lengths,
-         const std::string& nonlinearity) {
-        backward(rnn_mode("rnn_backward", nonlinearity), dx, dh0, py::none(), dw_ih, dw_hh, db_ih, db_hh, dy, dh_n,
-                 py::none(), x, h0, py::none(), w_ih, w_hh, y, py::none(), lengths);
+      [](O grad_x, O grad_h0, O grad_w_ih, O grad_w_hh, O grad_b_ih, O grad_b_hh, O grad_y, O grad_h_n, O x, O h0,
+         O w_ih, O w_hh, O y, O lengths, const std::string& nonlinearity) {
+        backward(rnn_mode("rnn_backward", nonlinearity), grad_x, grad_h0, py::none(), grad_w_ih, grad_w_hh, grad_b_ih,
+                 grad_b_hh, grad_y, grad_h_n, py::none(), x, h0, py::none(), w_ih, w_hh, y, py::none(), lengths);
       },
-      py::arg("dx"), py::arg("dh0"), py::arg("dw_ih"), py::arg("dw_hh"), py::arg("db_ih").none(true),
-      py::arg("db_hh").none(true), py::arg("dy"), py::arg("dh_n"), py::arg("x"), py::arg("h0"), py::arg("w_ih"),
-      py::arg("w_hh"), py::arg("y"), py::arg("lengths").none(true) = none, py::arg("nonlinearity") = "tanh",
-      "Gradients of rnn_forward (overwrites dx, dh0, dw_*, db_*; db_* may be None).");
+      py::arg("grad_x"), py::arg("grad_h0"), py::arg("grad_w_ih"), py::arg("grad_w_hh"),
+      py::arg("grad_b_ih").none(true), py::arg("grad_b_hh").none(true), py::arg("grad_y"), py::arg("grad_h_n"),
+      py::arg("x"), py::arg("h0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("y"), py::arg("lengths").none(true) = none,
+      py::arg("nonlinearity") = "tanh",
+      "Gradients of rnn_forward (overwrites grad_x, grad_h0, grad_w_*, grad_b_*; grad_b_* may be None).");
 }
 
 }  // namespace nerve::bind

@@ -205,7 +205,7 @@ def refuses(op, arg, fn, *args):
 
 CALLS = {  # op -> (function, builder of valid args from x, the name of each positional argument)
     "gelu_forward": (_C.gelu_forward, lambda x: [np.empty_like(x), x, "none"], ["out", "x"]),
-    "gelu_backward": (_C.gelu_backward, lambda x: [np.empty_like(x), x.copy(), x, "tanh"], ["grad_x", "grad", "x"]),
+    "gelu_backward": (_C.gelu_backward, lambda x: [np.empty_like(x), x.copy(), x, "tanh"], ["grad_x", "grad_out", "x"]),
     "sigmoid_forward": (_C.sigmoid_forward, lambda x: [np.empty_like(x), x], ["out", "x"]),
 }
 

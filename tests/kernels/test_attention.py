@@ -193,7 +193,7 @@ def test_bad_inputs():
     o, l = kernels.attention_forward(q, k, k)
     with pytest.raises(ValueError, match=r"attention_backward: argument 'lse' expected shape \(B=1, H=2, L=3\), got \(1, 2\)"):
         kernels.attention_backward(o, q, k, k, o, l[..., 0])
-    with pytest.raises(ValueError, match=r"attention_backward: argument 'dout' expected shape"):
+    with pytest.raises(ValueError, match=r"attention_backward: argument 'grad_out' expected shape"):
         kernels.attention_backward(o[:, :1], q, k, k, o, l)
 
 

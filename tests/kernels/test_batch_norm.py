@@ -134,7 +134,7 @@ def test_batch_norm_non_contiguous_input(rng):
     (lambda x: kernels.batch_norm_forward(x[0, 0], training=True),
      "batch_norm_forward: argument 'x' expected shape (N, C, ...), got (4,)"),
     (lambda x: be.batch_norm_backward(np.zeros((2, 3, 5)), x, None, np.zeros(3), np.ones(3), True),
-     "batch_norm_backward: argument 'grad_output' expected shape (2, 3, 4) (like 'x'), got (2, 3, 5)"),
+     "batch_norm_backward: argument 'grad_out' expected shape (2, 3, 4) (like 'x'), got (2, 3, 5)"),
 ])
 def test_batch_norm_bad_inputs(rng, call, message):
     x = rng.standard_normal((2, 3, 4))

@@ -230,9 +230,9 @@ def test_conv_transpose2d_errors(rng):
     (lambda x, w: kernels.conv2d_forward(x[0], w), "conv2d_forward: argument 'x' expected a 4-D array, got shape (3, 5, 5)"),
     (lambda x, w: kernels.conv2d_forward(x, w, np.zeros(3)), "conv2d_forward: argument 'bias' expected shape (K=4,), got (3,)"),
     (lambda x, w: kernels.conv2d_backward_input(np.zeros((2, 4, 2, 2)), w, x.shape),
-     "conv2d_backward_input: argument 'grad_output' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 2, 2)"),
+     "conv2d_backward_input: argument 'grad_out' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 2, 2)"),
     (lambda x, w: kernels.conv2d_backward_weight(x, np.zeros((2, 4, 3, 4)), w.shape),
-     "conv2d_backward_weight: argument 'grad_output' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 3, 4)"),
+     "conv2d_backward_weight: argument 'grad_out' expected shape (N=2, K=4, OH=3, OW=3), got (2, 4, 3, 4)"),
 ])
 def test_conv2d_bad_inputs(rng, call, message):
     x, w = rng.standard_normal((2, 3, 5, 5)), rng.standard_normal((4, 3, 3, 3))

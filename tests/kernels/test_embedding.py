@@ -61,5 +61,5 @@ def test_bad_inputs():
         _C.embedding_forward(np.empty((1, 3), np.float32), w, np.array([0.0]))
     with pytest.raises(ValueError, match=r"embedding_forward: argument 'out' expected shape \(n=2, dim=3\), got \(2, 4\)"):
         _C.embedding_forward(np.empty((2, 4), np.float32), w, np.array([0, 1]))
-    with pytest.raises(ValueError, match=r"embedding_backward: argument 'dout' expected shape \(n=2, dim=3\), got \(3, 3\)"):
+    with pytest.raises(ValueError, match=r"embedding_backward: argument 'grad_out' expected shape \(n=2, dim=3\), got \(3, 3\)"):
         _C.embedding_backward(np.empty((5, 3), np.float32), np.zeros((3, 3), np.float32), np.array([0, 1]))

@@ -115,5 +115,5 @@ def test_bad_inputs():
     y, m, r = kernels.layer_norm_forward(x)
     with pytest.raises(ValueError, match=r"layer_norm_backward: argument 'rstd' expected shape \(N=3,\), got \(2,\)"):
         kernels.layer_norm_backward(x, x, m, r[:2])
-    with pytest.raises(ValueError, match="layer_norm_backward: argument 'dx' must be C-contiguous"):
+    with pytest.raises(ValueError, match="layer_norm_backward: argument 'grad_x' must be C-contiguous"):
         _C.layer_norm_backward(np.empty((4, 3), np.float32).T, None, None, x, x, m, r)

@@ -133,21 +133,21 @@ def _bad(fn, match):
 def test_bad_inputs():
     f32 = lambda *s: np.zeros(s or (4,), np.float32)  # noqa: E731
     p = f32()
-    _bad(lambda: _C.sgd_step(p, None, f32(3), lr=0.1), r"sgd_step: argument 'grad' expected shape \(4,\) \(param's\), got \(3,\)")
-    _bad(lambda: _C.sgd_step(p, None, np.zeros(4), lr=0.1), "sgd_step: argument 'grad' expected dtype float32, got float64")
+    _bad(lambda: _C.sgd_step(p, None, f32(3), lr=0.1), r"sgd_step: argument 'grad_param' expected shape \(4,\) \(param's\), got \(3,\)")
+    _bad(lambda: _C.sgd_step(p, None, np.zeros(4), lr=0.1), "sgd_step: argument 'grad_param' expected dtype float32, got float64")
     _bad(lambda: _C.sgd_step(np.zeros(4, np.int32), None, np.zeros(4, np.int32), lr=0.1),
          "sgd_step: argument 'param' expected dtype float32 or float64, got int32")
     _bad(lambda: _C.sgd_step(f32(4, 2)[:, 0], None, f32(4), lr=0.1), "sgd_step: argument 'param' must be C-contiguous")
     ro = f32()
     ro.flags.writeable = False
     _bad(lambda: _C.sgd_step(ro, None, f32(), lr=0.1), "sgd_step: argument 'param' must be writable")
-    _bad(lambda: _C.sgd_step(p, None, [0.0] * 4, lr=0.1), "sgd_step: argument 'grad' expected a numpy array, got <class 'list'>")
+    _bad(lambda: _C.sgd_step(p, None, [0.0] * 4, lr=0.1), "sgd_step: argument 'grad_param' expected a numpy array, got <class 'list'>")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=-1.0), "sgd_step: argument 'lr' expected a finite value >= 0, got -1")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=float("nan")), "sgd_step: argument 'lr' expected a finite value >= 0")
-    _bad(lambda: _C.sgd_step(p, None, p, lr=0.1), "sgd_step: arguments 'param' and 'grad' overlap in memory")
+    _bad(lambda: _C.sgd_step(p, None, p, lr=0.1), "sgd_step: arguments 'param' and 'grad_param' overlap in memory")
     both = f32(8)
     _bad(lambda: _C.adam_step(both[:4], both[4:], f32(), None, both[2:6], lr=0.1, step=1),
-         "adam_step: arguments 'param' and 'grad' overlap")
+         "adam_step: arguments 'param' and 'grad_param' overlap")
     _bad(lambda: _C.sgd_step(p, None, f32(), lr=0.1, momentum=0.9), "'momentum_buffer' must be an array when momentum != 0")
     _bad(lambda: _C.sgd_step(p, f32(), f32(), lr=0.1), "'momentum_buffer' must be None when momentum == 0")
     _bad(lambda: _C.sgd_step(p, f32(), f32(), lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),

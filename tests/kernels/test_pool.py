@@ -168,9 +168,9 @@ def test_non_contiguous_input(rng):
     (lambda x: be.max_pool2d_backward(np.zeros((2, 3, 2, 2)), np.zeros((2, 3, 2, 2), np.int32), x.shape),
      "max_pool2d_backward: argument 'indices' expected dtype int64"),
     (lambda x: be.avg_pool2d_backward(np.zeros((2, 3, 3, 3)), x.shape, 2, 2, 0, False, True, None),
-     "avg_pool2d_backward: argument 'grad_output' expected shape (N=2, C=3, OH=2, OW=2), got (2, 3, 3, 3)"),
+     "avg_pool2d_backward: argument 'grad_out' expected shape (N=2, C=3, OH=2, OW=2), got (2, 3, 3, 3)"),
     (lambda x: be.adaptive_avg_pool2d_backward(np.zeros((2, 4, 3, 3)), x.shape),
-     "adaptive_avg_pool2d_backward: argument 'grad_output' expected shape (N=2, C=3, OH=3, OW=3), got (2, 4, 3, 3)"),
+     "adaptive_avg_pool2d_backward: argument 'grad_out' expected shape (N=2, C=3, OH=3, OW=3), got (2, 4, 3, 3)"),
 ])
 def test_pool_bad_inputs(rng, call, message):
     x = rng.standard_normal((2, 3, 5, 5))

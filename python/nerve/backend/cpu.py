@@ -383,7 +383,7 @@ def batch_norm_backward(grad, x, weight, save_mean, save_invstd, training, needs
     """(grad_input, grad_weight, grad_bias), each None where needs says so (or weight is None)."""
     x3 = _as_ncl("batch_norm_backward", x)
     if tuple(grad.shape) != tuple(x.shape):
-        raise ValueError(f"batch_norm_backward: argument 'grad_output' expected shape {tuple(x.shape)} (like 'x'), "
+        raise ValueError(f"batch_norm_backward: argument 'grad_out' expected shape {tuple(x.shape)} (like 'x'), "
                          f"got {tuple(grad.shape)}")
     g3 = np.ascontiguousarray(grad).reshape(x3.shape)
     weight = None if weight is None else np.ascontiguousarray(weight)

@@ -1,0 +1,17 @@
+// Device queries for nerve._cuda.
+#include <cuda_runtime.h>
+
+#include "cuda/device.cuh"
+
+namespace nerve::cuda {
+
+int device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no device" error
+    return 0;
+  }
+  return n;
+}
+
+}  // namespace nerve::cuda
