@@ -214,7 +214,9 @@ def run(exe, mode, env=None, setarch=False):
     argv = [str(exe), mode]
     if setarch:
         argv = ["setarch", platform.machine(), "-R"] + argv
-    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
+    # Not LD_PRELOAD: the sanitizer builds bring their own runtime (CI's ASan stage preloads libasan).
+    base = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=300, env={**base, **(env or {})})
 
 
 @pytest.mark.parametrize("mode,message", [
