@@ -35,7 +35,7 @@ __global__ void shuffles_kernel(const int* __restrict__ x, int n, int* idx, int*
                                 int delta, int lane_mask, int width) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   const int v = i < n ? x[i] : -7;
-  const int a = __shfl_sync(0xffffffffu, v, src + threadIdx.x % 3, width);  // per-lane source
+  const int a = __shfl_sync(0xffffffffu, v, src + threadIdx.x % 32 % 3, width);  // per-lane source
   const int b = __shfl_up_sync(0xffffffffu, v, delta, width);
   const int c = __shfl_down_sync(0xffffffffu, v, delta, width);
   const int d = __shfl_xor_sync(0xffffffffu, v, lane_mask, width);

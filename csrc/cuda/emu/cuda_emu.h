@@ -51,7 +51,9 @@
 //
 // Not emulated: instruction timing, warp-synchronous execution without
 // *_sync (a race here, as on Volta+), memory-model subtleties below seq_cst,
-// static shared memory sizes (ptxas checks those), __CUDA_ARCH__ (not
+// static shared memory sizes (ptxas checks those), __noinline__ (a macro
+// would break libstdc++'s __attribute__((__noinline__)); CUDA's own headers
+// leave it to nvcc too), __CUDA_ARCH__ (not
 // defined: kernels test `defined(NERVE_CUDA_EMU)`), textures, streams and
 // events, dynamic parallelism, and (for now) tensor cores: the wrappers for
 // mma.sync / ldmatrix / cp.async go in csrc/cuda/emu/tensor_core.h (issue 16),
@@ -87,7 +89,6 @@
 #define __global__
 #define __constant__
 #define __forceinline__ inline __attribute__((always_inline))
-#define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 
 struct uint3 { unsigned int x, y, z; };
