@@ -1,22 +1,23 @@
 """Fail when an ISA-specific object file defines a weak (COMDAT) symbol
-outside its own ISA namespace.
+outside an anonymous namespace or its own ISA namespace.
 
-Files such as gemm_avx512.cpp are compiled with -mavx512f. If one of them
-instantiates an inline function or template that other files also use
-(std::fill, std::vector<float>::resize...), the linker keeps one copy for
-the whole library, possibly the AVX-512 one, and a CPU without AVX-512
-then crashes in code that was meant to be portable. Code in those files
-must live in the ISA's own namespace (nerve::cpu::avx512) or an anonymous
-namespace, or be inlined away.
+CMakeLists.txt compiles each kernel family's <family>_impl.h once per ISA,
+from generated translation units isa/<isa>/<family>_<isa>.cpp built with that
+ISA's flags (-mavx512f...). If one of them instantiates an inline function or
+template that other files also use (std::fill, std::vector<float>::resize...),
+the linker keeps one copy for the whole library, possibly the AVX-512 one,
+and a CPU without AVX-512 then crashes in code that was meant to be portable.
+Code in those files must live in an anonymous namespace or the ISA's own
+namespace (nerve::cpu::avx512), or be inlined away.
+
+The ISAs come from isa/isas.txt, which CMake writes from its nerve_isa()
+lines (baseline first; the baseline is not checked: its code runs anywhere).
 
 Usage: python tools/check_isa_symbols.py BUILD_DIR
 """
 import pathlib
-import re
 import subprocess
 import sys
-
-ISA_FILE = re.compile(r"_(avx2|avx512)\.cpp\.o$")
 
 
 def offending_symbols(obj, isa):
@@ -33,18 +34,31 @@ def offending_symbols(obj, isa):
     return bad
 
 
+def isa_objects(build_dir):
+    """(isa, object) for every object built from a generated per-ISA file, baseline excluded."""
+    lists = sorted(pathlib.Path(build_dir).rglob("isa/isas.txt"))
+    if not lists:
+        raise SystemExit(f"check_isa_symbols: no isa/isas.txt under {build_dir} (configure with CMake first)")
+    checked, found = [], []
+    for isa_list in lists:  # one per CMake build tree
+        isas = isa_list.read_text().split()
+        checked += [isa for isa in isas[1:] if isa not in checked]
+        for isa in isas[1:]:
+            found += [(isa, obj) for obj in sorted(isa_list.parent.parent.rglob(f"isa/{isa}/*.o"))]
+    return checked, found
+
+
 def main(build_dir):
-    objects = [p for p in pathlib.Path(build_dir).rglob("*.o") if ISA_FILE.search(p.name)]
+    isas, objects = isa_objects(build_dir)
     if not objects:
-        print(f"check_isa_symbols: no *_avx2/*_avx512 objects under {build_dir}", file=sys.stderr)
+        print(f"check_isa_symbols: no objects of {', '.join(isas)} under {build_dir}", file=sys.stderr)
         return 1
     failures = 0
-    for obj in sorted(objects):
-        isa = ISA_FILE.search(obj.name).group(1)
+    for isa, obj in objects:
         for name in offending_symbols(obj, isa):
-            print(f"{obj.name}: weak symbol outside namespace '{isa}': {name}")
+            print(f"{obj.parent.name}/{obj.name}: weak symbol outside namespace '{isa}': {name}")
             failures += 1
-    print(f"check_isa_symbols: {len(objects)} objects, {failures} problem(s)")
+    print(f"check_isa_symbols: {len(objects)} objects ({', '.join(isas)}), {failures} problem(s)")
     return 1 if failures else 0
 
 

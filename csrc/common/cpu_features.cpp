@@ -3,37 +3,28 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "common/check.h"
 
 namespace nerve {
 
 Isa best_isa() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-      __builtin_cpu_supports("fma"))
-    return Isa::avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
-#endif
-  return Isa::generic;
+  for (int i = kIsaCount - 1; i > 0; --i)
+    if (cpu_has(static_cast<Isa>(i))) return static_cast<Isa>(i);
+  return static_cast<Isa>(0);
 }
 
-const char* isa_name(Isa isa) {
-  switch (isa) {
-    case Isa::avx512: return "avx512";
-    case Isa::avx2: return "avx2";
-    default: return "generic";
-  }
-}
+const char* isa_name(Isa isa) { return kIsaNames[static_cast<int>(isa)]; }
 
 Isa isa_from_name(const char* name) {
-  if (!std::strcmp(name, "avx512")) return Isa::avx512;
-  if (!std::strcmp(name, "avx2")) return Isa::avx2;
-  if (!std::strcmp(name, "generic")) return Isa::generic;
-  NERVE_CHECK(false, "set_isa: argument 'isa' expected one of 'avx512', 'avx2', 'generic', got '", name, "'");
-  return Isa::generic;
+  std::string expected;
+  for (int i = kIsaCount - 1; i >= 0; --i) {
+    if (!std::strcmp(name, kIsaNames[i])) return static_cast<Isa>(i);
+    expected += std::string(expected.empty() ? "'" : ", '") + kIsaNames[i] + "'";
+  }
+  NERVE_CHECK(false, "set_isa: argument 'isa' expected one of ", expected, ", got '", name, "'");
+  return Isa{};
 }
 
 namespace {

@@ -1,11 +1,12 @@
 // Which SIMD instruction set the CPU kernels use. Detected once from CPUID at
 // import; NERVE_ISA=avx512|avx2|generic in the environment or set_isa() from
-// Python forces a lower level (tests use it to run every variant).
+// Python forces a lower level (tests use it to run every variant). The ISAs
+// themselves (the Isa enum, names, CPUID features) come from the nerve_isa()
+// lines of CMakeLists.txt, through the generated isa_list.h.
 #pragma once
+#include "isa_list.h"
 
 namespace nerve {
-
-enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
 
 Isa best_isa();              // what this CPU supports
 Isa current_isa();           // what kernels dispatch to now

@@ -73,4 +73,12 @@ template <class T>
 void attention_backward(T* dq, T* dk, T* dv, HeadsView<T> dout, HeadsView<T> q, HeadsView<T> k, HeadsView<T> v,
                         const T* out, const T* lse, const AttentionMask& mask, const AttentionSizes& n);
 
+// The attention kernels of one ISA for element type T (attention_impl.h,
+// compiled per ISA; attention.cpp picks one with common/dispatch.h).
+template <class T>
+struct AttentionKernels {
+  decltype(&attention_forward<T>) forward;
+  decltype(&attention_backward<T>) backward;
+};
+
 }  // namespace nerve::cpu

@@ -1,7 +1,8 @@
-// Fused, flash-style attention, compiled once per ISA: attention.cpp (baseline
-// SSE2 flags), attention_avx2.cpp and attention_avx512.cpp define
-// NERVE_VEC_BYTES (16, 32, 64) and include this file inside an anonymous
-// namespace, so each copy uses its own vector width and never collides.
+// Fused, flash-style attention, compiled once per ISA (CMakeLists.txt
+// generates one translation unit per ISA that includes this file;
+// common/dispatch.h has the pattern): each copy uses its ISA's vector width
+// (nerve::kVecBytes: 16 SSE2, 32 AVX2, 64 AVX-512) and lives in an anonymous
+// namespace, so the copies never collide.
 //
 // Forward (FlashAttention-2 order), one task per (batch, head, tile of kBr
 // query rows), OpenMP dynamic schedule over tasks:
@@ -53,11 +54,13 @@
 #include <new>
 
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
 #include "cpu/attention.h"
 
 namespace {
 
+using nerve::kVecBytes;
 using nerve::cpu::AttentionMask;
 using nerve::cpu::AttentionSizes;
 using nerve::cpu::HeadsView;
@@ -67,13 +70,13 @@ template <class T>
 struct Vec;
 template <>
 struct Vec<float> {
-  typedef float type __attribute__((vector_size(NERVE_VEC_BYTES)));
-  typedef int32_t itype __attribute__((vector_size(NERVE_VEC_BYTES)));
+  typedef float type __attribute__((vector_size(kVecBytes)));
+  typedef int32_t itype __attribute__((vector_size(kVecBytes)));
 };
 template <>
 struct Vec<double> {
-  typedef double type __attribute__((vector_size(NERVE_VEC_BYTES)));
-  typedef int64_t itype __attribute__((vector_size(NERVE_VEC_BYTES)));
+  typedef double type __attribute__((vector_size(kVecBytes)));
+  typedef int64_t itype __attribute__((vector_size(kVecBytes)));
 };
 
 // W lanes of uint32 / int32 next to W lanes of T (the dropout hash).
@@ -81,13 +84,13 @@ template <class T>
 struct LaneInts;
 template <>
 struct LaneInts<float> {
-  typedef uint32_t u __attribute__((vector_size(NERVE_VEC_BYTES)));
-  typedef int32_t i __attribute__((vector_size(NERVE_VEC_BYTES)));
+  typedef uint32_t u __attribute__((vector_size(kVecBytes)));
+  typedef int32_t i __attribute__((vector_size(kVecBytes)));
 };
 template <>
 struct LaneInts<double> {
-  typedef uint32_t u __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
-  typedef int32_t i __attribute__((vector_size(NERVE_VEC_BYTES / 2)));
+  typedef uint32_t u __attribute__((vector_size(kVecBytes / 2)));
+  typedef int32_t i __attribute__((vector_size(kVecBytes / 2)));
 };
 
 // A growable scratch buffer. Not std::vector: its out-of-line members would
@@ -120,17 +123,12 @@ constexpr int64_t kBr = 64;  // query rows per tile
 constexpr int64_t kBc = 64;  // keys per tile (a multiple of every vector width)
 
 // Register blocking of the micro-kernel: R rows x NV vectors of C.
-#if NERVE_VEC_BYTES >= 64
-constexpr int kR = 4, kNV = 4;  // 16 accumulators of 32 zmm
-#elif NERVE_VEC_BYTES >= 32
-constexpr int kR = 3, kNV = 4;  // 12 accumulators of 16 ymm
-#else
-constexpr int kR = 2, kNV = 4;  // 8 accumulators of 16 xmm
-#endif
+// 64 bytes: 16 accumulators of 32 zmm; 32: 12 of 16 ymm; 16: 8 of 16 xmm.
+constexpr int kR = kVecBytes >= 64 ? 4 : kVecBytes >= 32 ? 3 : 2, kNV = 4;
 
 template <class T>
 constexpr int64_t width() {
-  return NERVE_VEC_BYTES / sizeof(T);
+  return kVecBytes / sizeof(T);
 }
 
 template <class T, class V = typename Vec<T>::type>
@@ -547,25 +545,12 @@ void attention_backward_impl(T* dq, T* dk, T* dv, HeadsView<T> dout, HeadsView<T
 
 }  // namespace
 
-#define NERVE_ATTENTION_DEFINE_ISA(ns)                                                                         \
-  namespace nerve::cpu::ns {                                                                                   \
-  template <class T>                                                                                           \
-  void attention_forward(T* out, T* lse, HeadsView<T> q, HeadsView<T> k, HeadsView<T> v,                      \
-                         const AttentionMask& mask, const AttentionSizes& n) {                                 \
-    attention_forward_impl(out, lse, q, k, v, mask, n);                                                        \
-  }                                                                                                            \
-  template <class T>                                                                                           \
-  void attention_backward(T* dq, T* dk, T* dv, HeadsView<T> dout, HeadsView<T> q, HeadsView<T> k,             \
-                          HeadsView<T> v, const T* out, const T* lse, const AttentionMask& mask,               \
-                          const AttentionSizes& n) {                                                           \
-    attention_backward_impl(dq, dk, dv, dout, q, k, v, out, lse, mask, n);                                     \
-  }                                                                                                            \
-  NERVE_ATTENTION_INSTANTIATE(float)                                                                           \
-  NERVE_ATTENTION_INSTANTIATE(double)                                                                          \
-  }
+namespace {
 
-#define NERVE_ATTENTION_INSTANTIATE(T)                                                                         \
-  template void attention_forward<T>(T*, T*, HeadsView<T>, HeadsView<T>, HeadsView<T>, const AttentionMask&,  \
-                                     const AttentionSizes&);                                                   \
-  template void attention_backward<T>(T*, T*, T*, HeadsView<T>, HeadsView<T>, HeadsView<T>, HeadsView<T>,     \
-                                      const T*, const T*, const AttentionMask&, const AttentionSizes&);
+template <class T>
+constexpr nerve::cpu::AttentionKernels<T> kKernelsOf{attention_forward_impl<T>, attention_backward_impl<T>};
+
+using Kernels = nerve::Typed<nerve::cpu::AttentionKernels>;
+constexpr Kernels kKernels{kKernelsOf<float>, kKernelsOf<double>};
+
+}  // namespace

@@ -57,14 +57,13 @@
 #include <cstring>
 #include <vector>
 
-#include "common/cpu_features.h"
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
+// For the plane layout the driver shares with the kernels (valid_range,
+// padded_w, kDwBlock, dw_flat, dw_dy_stride); its kernels are unused here.
 #include "cpu/conv_impl.h"
-#include "cpu/conv_isa.h"
 #include "cpu/gemm.h"
-
-NERVE_CONV_DEFINE_ISA(generic)
 
 namespace nerve::cpu {
 namespace {
@@ -195,28 +194,6 @@ void for_each_image(const Conv2dShape& s, int64_t flops, int64_t col_size, F&& i
   }
 }
 
-template <class T>
-struct Depthwise {
-  void (*forward)(const Conv2dShape&, T*, const T*, const T*, T);
-  void (*backward_input)(const Conv2dShape&, T*, const T*, const T*);
-  void (*backward_weight)(const Conv2dShape&, T*, const T*, const T*);
-};
-
-template <class T>
-Depthwise<T> depthwise_for_isa() {
-  switch (current_isa()) {
-    case Isa::avx512:
-      return {avx512::depthwise_forward_plane, avx512::depthwise_backward_input_plane,
-              avx512::depthwise_backward_weight_plane};
-    case Isa::avx2:
-      return {avx2::depthwise_forward_plane, avx2::depthwise_backward_input_plane,
-              avx2::depthwise_backward_weight_plane};
-    default:
-      return {generic::depthwise_forward_plane, generic::depthwise_backward_input_plane,
-              generic::depthwise_backward_weight_plane};
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -226,7 +203,7 @@ void conv2d_forward(const Conv2dShape& s, T* y, const T* x, const T* w, const T*
   if (s.N == 0 || P == 0) return;
   const int64_t flops = 2 * s.N * s.K * Cg * R * P;
   if (is_depthwise(s)) {
-    const Depthwise<T> f = depthwise_for_isa<T>();
+    const ConvKernels<T>& f = pick<ConvKernels, T>();
     parallel_for(s.N * s.C, flops, [&](int64_t q0, int64_t q1) {
       DenormalGuard g;
       T* xp = scratch<T>(padded_plane_size<T>(s), 1);
@@ -234,7 +211,7 @@ void conv2d_forward(const Conv2dShape& s, T* y, const T* x, const T* w, const T*
         const int64_t n = q / s.C, c = q % s.C;
         pad_plane(s, xp, x + q * HW);
         for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k)
-          f.forward(s, y + (n * s.K + k) * P, xp, w + k * R, b ? b[k] : T(0));
+          f.depthwise_forward(s, y + (n * s.K + k) * P, xp, w + k * R, b ? b[k] : T(0));
       }
     });
     return;
@@ -279,7 +256,7 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
     // padding d*(k-1) - p, i.e. the register-blocked forward loop (a gather)
     // instead of the scatter below, whose overlapping row updates stall on
     // store forwarding.
-    const Depthwise<T> f = depthwise_for_isa<T>();
+    const ConvKernels<T>& f = pick<ConvKernels, T>();
     Conv2dShape t = s;
     t.H = s.OH, t.W = s.OW, t.OH = s.H, t.OW = s.W;
     t.ph = s.dh * (s.kh - 1) - s.ph, t.pw = s.dw * (s.kw - 1) - s.pw;
@@ -291,13 +268,13 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
       T* dyp = scratch<T>(padded_plane_size<T>(t), 1);
       for (int64_t q = q0; q < q1; ++q) {
         pad_plane(t, dyp, dy + q * P);
-        f.forward(t, dx + q * HW, dyp, flipped.data() + (q % s.C) * R, T(0));
+        f.depthwise_forward(t, dx + q * HW, dyp, flipped.data() + (q % s.C) * R, T(0));
       }
     });
     return;
   }
   if (is_depthwise(s)) {
-    const Depthwise<T> f = depthwise_for_isa<T>();
+    const ConvKernels<T>& f = pick<ConvKernels, T>();
     const int64_t Wp = s.W + 2 * s.pw;
     parallel_for(s.N * s.C, flops, [&](int64_t q0, int64_t q1) {
       DenormalGuard g;
@@ -305,7 +282,8 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
       for (int64_t q = q0; q < q1; ++q) {  // q = (n, c), fed by output channels c*Kg .. c*Kg + Kg-1
         const int64_t n = q / s.C, c = q % s.C;
         for (int64_t i = 0; i < padded_plane_size<T>(s); ++i) dxp[i] = T(0);
-        for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k) f.backward_input(s, dxp, dy + (n * s.K + k) * P, w + k * R);
+        for (int64_t k = c * Kg; k < (c + 1) * Kg; ++k)
+          f.depthwise_backward_input(s, dxp, dy + (n * s.K + k) * P, w + k * R);
         for (int64_t h = 0; h < s.H; ++h) {  // crop the padding
           const T* src = dxp + (h + s.ph) * Wp + s.pw;
           T* dst = dx + q * HW + h * s.W;
@@ -358,7 +336,7 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
     return;
   }
   if (is_depthwise(s)) {
-    const Depthwise<T> f = depthwise_for_isa<T>();
+    const ConvKernels<T>& f = pick<ConvKernels, T>();
     const int64_t ld = dw_dy_stride<T>(s);
     parallel_for(s.C, flops, [&](int64_t c0, int64_t c1) {
       DenormalGuard g;
@@ -373,7 +351,7 @@ void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, cons
             const T* d = dy + (n * s.K + k) * P;
             for (int64_t oh = 0; oh < s.OH; ++oh)  // rows of whole vector blocks, zeros past OW
               for (int64_t ow = 0; ow < ld; ++ow) dyp[oh * ld + ow] = ow < s.OW ? d[oh * s.OW + ow] : T(0);
-            f.backward_weight(s, dw + k * R, xp, dyp);
+            f.depthwise_backward_weight(s, dw + k * R, xp, dyp);
           }
         }
       }

@@ -40,4 +40,15 @@ void conv2d_backward_input(const Conv2dShape& s, T* dx, const T* dy, const T* w)
 template <class T>
 void conv2d_backward_weight(const Conv2dShape& s, T* dw, T* db, const T* x, const T* dy);
 
+// The direct (depthwise) convolution loops of one ISA (conv_impl.h, compiled
+// per ISA; conv.cpp picks one with common/dispatch.h). Each works on one
+// (image, output channel) plane against a zero-padded input plane of
+// (H + 2*ph, W + 2*pw); see conv_impl.h for what each computes.
+template <class T>
+struct ConvKernels {
+  void (*depthwise_forward)(const Conv2dShape& s, T* y, const T* xp, const T* w, T bias);
+  void (*depthwise_backward_input)(const Conv2dShape& s, T* dxp, const T* dy, const T* w);
+  void (*depthwise_backward_weight)(const Conv2dShape& s, T* dw, const T* xp, const T* dyp);
+};
+
 }  // namespace nerve::cpu

@@ -1,7 +1,8 @@
 // Direct convolution loops for one (image, channel) plane, compiled once per
-// ISA: conv.cpp (baseline flags), conv_avx2.cpp and conv_avx512.cpp include
-// this file, so the compiler vectorizes the row loops for that ISA, and the
-// anonymous namespace keeps the copies apart at link time. No standard-library
+// ISA (CMakeLists.txt generates one translation unit per ISA that includes
+// this file; common/dispatch.h has the pattern), so the compiler vectorizes
+// the row loops for that ISA, and the anonymous namespace keeps the copies
+// apart at link time. No standard-library
 // templates here: an instantiation compiled with AVX-512 flags could otherwise
 // be picked by the linker for the baseline path.
 //
@@ -41,6 +42,7 @@
 #pragma once
 #include <cstdint>
 
+#include "common/dispatch.h"
 #include "cpu/conv.h"
 
 namespace {
@@ -330,18 +332,13 @@ void dw_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T*
 
 }  // namespace
 
-#define NERVE_CONV_DEFINE_ISA_T(ns, T)                                                                     \
-  namespace nerve::cpu::ns {                                                                               \
-  void depthwise_forward_plane(const Conv2dShape& s, T* y, const T* xp, const T* w, T bias) {              \
-    dw_forward_plane(s, y, xp, w, bias);                                                                    \
-  }                                                                                                        \
-  void depthwise_backward_input_plane(const Conv2dShape& s, T* dxp, const T* dy, const T* w) {             \
-    dw_backward_input_plane(s, dxp, dy, w);                                                                 \
-  }                                                                                                        \
-  void depthwise_backward_weight_plane(const Conv2dShape& s, T* dw, const T* xp, const T* dyp) {           \
-    dw_backward_weight_plane(s, dw, xp, dyp);                                                                \
-  }                                                                                                        \
-  }
-#define NERVE_CONV_DEFINE_ISA(ns)      \
-  NERVE_CONV_DEFINE_ISA_T(ns, float)   \
-  NERVE_CONV_DEFINE_ISA_T(ns, double)
+namespace {
+
+template <class T>
+constexpr nerve::cpu::ConvKernels<T> kKernelsOf{dw_forward_plane<T>, dw_backward_input_plane<T>,
+                                                dw_backward_weight_plane<T>};
+
+using Kernels = nerve::Typed<nerve::cpu::ConvKernels>;
+constexpr Kernels kKernels{kKernelsOf<float>, kKernelsOf<double>};
+
+}  // namespace

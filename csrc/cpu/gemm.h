@@ -56,4 +56,23 @@ void gemm_packed(bool trans_a, int64_t M, T alpha, const T* A, int64_t lda, cons
 // per thread; each thread's rate over its own CPU time, summed).
 double peak_gflops(bool float64, int threads);
 
+// The GEMM kernels of one ISA (gemm_impl.h, compiled per ISA; gemm.cpp picks
+// a table with common/dispatch.h). `act` is an Activation.
+struct GemmKernels {
+  void (*sgemm)(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
+                int64_t sc, const float* bias, int act);
+  void (*dgemm)(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                int64_t lda, int64_t sa, const double* B, int64_t ldb, int64_t sb, double beta, double* C,
+                int64_t ldc, int64_t sc, const double* bias, int act);
+  int64_t (*packed_b_size)(bool float64, int64_t K, int64_t N);
+  void (*spack_b)(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb, float* out);
+  void (*dpack_b)(bool tb, int64_t K, int64_t N, const double* B, int64_t ldb, double* out);
+  void (*sgemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* bp, float beta, float* C, int64_t ldc, const float* bias, int act);
+  void (*dgemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                       const double* bp, double beta, double* C, int64_t ldc, const double* bias, int act);
+  double (*peak_flops)(bool float64, int64_t iters);  // flops of `iters` rounds of a register-only FMA loop
+};
+
 }  // namespace nerve::cpu

@@ -1,6 +1,7 @@
-// The GEMM, compiled once per ISA: gemm.cpp (baseline flags), gemm_avx2.cpp and
-// gemm_avx512.cpp include this and expand NERVE_GEMM_DEFINE_ISA(<isa>); the
-// internals live in an anonymous namespace, so the copies never collide.
+// The GEMM, compiled once per ISA (CMakeLists.txt generates one translation
+// unit per ISA that includes this file; common/dispatch.h has the pattern);
+// everything lives in an anonymous namespace, so the copies never collide, and
+// kKernels at the end is this ISA's table.
 // C = act(alpha * op(A) @ op(B) + beta * C + bias), row-major, any leading dims.
 //
 // Algorithm (Goto/BLIS, written for row-major C with SIMD along N):
@@ -89,6 +90,7 @@
 #endif
 
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
 #include "cpu/gemm.h"
 
@@ -754,34 +756,17 @@ double peak_fma(int64_t iters) {
 
 }  // namespace
 
-#define NERVE_GEMM_DEFINE_ISA(ns)                                                                                     \
-  namespace nerve::cpu::ns {                                                                                          \
-  void sgemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,           \
-             int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,     \
-             int64_t sc, const float* bias, int act) {                                                                \
-    gemm_batched_isa(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act);             \
-  }                                                                                                                   \
-  void dgemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,         \
-             int64_t lda, int64_t sa, const double* B, int64_t ldb, int64_t sb, double beta, double* C, int64_t ldc, \
-             int64_t sc, const double* bias, int act) {                                                               \
-    gemm_batched_isa(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act);             \
-  }                                                                                                                   \
-  int64_t packed_b_size(bool float64, int64_t K, int64_t N) {                                                        \
-    return K * (float64 ? packed_width<double>(N) : packed_width<float>(N));                                         \
-  }                                                                                                                   \
-  void spack_b(bool tb, int64_t K, int64_t N, const float* B, int64_t ldb, float* out) {                             \
-    pack_b_whole(tb, K, N, B, ldb, out);                                                                              \
-  }                                                                                                                   \
-  void dpack_b(bool tb, int64_t K, int64_t N, const double* B, int64_t ldb, double* out) {                           \
-    pack_b_whole(tb, K, N, B, ldb, out);                                                                              \
-  }                                                                                                                   \
-  void sgemm_packed(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,              \
-                    const float* bp, float beta, float* C, int64_t ldc, const float* bias, int act) {                 \
-    gemm_packed_isa(ta, M, N, K, alpha, A, lda, bp, beta, C, ldc, bias, act);                                         \
-  }                                                                                                                   \
-  void dgemm_packed(bool ta, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,            \
-                    const double* bp, double beta, double* C, int64_t ldc, const double* bias, int act) {             \
-    gemm_packed_isa(ta, M, N, K, alpha, A, lda, bp, beta, C, ldc, bias, act);                                         \
-  }                                                                                                                   \
-  double peak_flops(bool float64, int64_t iters) { return float64 ? peak_fma<double>(iters) : peak_fma<float>(iters); } \
-  }
+namespace {
+
+int64_t packed_b_size(bool float64, int64_t K, int64_t N) {
+  return K * (float64 ? packed_width<double>(N) : packed_width<float>(N));
+}
+
+double peak_flops(bool float64, int64_t iters) { return float64 ? peak_fma<double>(iters) : peak_fma<float>(iters); }
+
+using Kernels = nerve::cpu::GemmKernels;
+constexpr Kernels kKernels{gemm_batched_isa<float>, gemm_batched_isa<double>, packed_b_size,
+                           pack_b_whole<float>,     pack_b_whole<double>,     gemm_packed_isa<float>,
+                           gemm_packed_isa<double>, peak_flops};
+
+}  // namespace

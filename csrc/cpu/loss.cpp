@@ -1,7 +1,7 @@
 // Fused softmax cross-entropy (forward and backward) over rows of (N, C)
 // contiguous logits, float32 or float64, OpenMP over rows via parallel_for (a
 // small batch stays on one thread). The row loops live in loss_impl.h and
-// are compiled per ISA (this file: generic; loss_avx2.cpp, loss_avx512.cpp).
+// are compiled per ISA (common/dispatch.h); this file picks the ISA's copy.
 //
 // Forward, per row, two passes over the C logits (three with smoothing):
 //   1. m = max_c x_c
@@ -28,43 +28,22 @@
 // CPU takes 0.62 ms for the same forward.
 #include "cpu/loss.h"
 
-#include "common/cpu_features.h"
-#define NERVE_LOSS_VEC_BYTES 16
-#include "cpu/loss_impl.h"
-#include "cpu/loss_isa.h"
-
-NERVE_LOSS_DEFINE_ISA(generic)
+#include "common/dispatch.h"
 
 namespace nerve::cpu {
 
 template <class T>
 void cross_entropy_forward(T* loss, double* lse, const T* logits, const int64_t* target, const T* weight, int64_t N,
                            int64_t C, int64_t ignore_index, double label_smoothing) {
-  switch (current_isa()) {
-    case Isa::avx512:
-      return avx512::cross_entropy_forward(loss, lse, logits, target, weight, N, C, ignore_index, label_smoothing);
-    case Isa::avx2:
-      return avx2::cross_entropy_forward(loss, lse, logits, target, weight, N, C, ignore_index, label_smoothing);
-    default:
-      return generic::cross_entropy_forward(loss, lse, logits, target, weight, N, C, ignore_index, label_smoothing);
-  }
+  pick<LossKernels, T>().forward(loss, lse, logits, target, weight, N, C, ignore_index, label_smoothing);
 }
 
 template <class T>
 void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits, const double* lse,
                             const int64_t* target, const T* weight, int64_t N, int64_t C, int64_t ignore_index,
                             double label_smoothing) {
-  switch (current_isa()) {
-    case Isa::avx512:
-      return avx512::cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight, N, C, ignore_index,
-                                            label_smoothing);
-    case Isa::avx2:
-      return avx2::cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight, N, C, ignore_index,
-                                          label_smoothing);
-    default:
-      return generic::cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight, N, C, ignore_index,
-                                             label_smoothing);
-  }
+  pick<LossKernels, T>().backward(grad_logits, grad_loss, logits, lse, target, weight, N, C, ignore_index,
+                                  label_smoothing);
 }
 
 template void cross_entropy_forward<float>(float*, double*, const float*, const int64_t*, const float*, int64_t,

@@ -23,4 +23,12 @@ template <class T>
 void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits, const double* lse, const int64_t* target,
                             const T* weight, int64_t N, int64_t C, int64_t ignore_index, double label_smoothing);
 
+// The loss kernels of one ISA for element type T (loss_impl.h, compiled per
+// ISA; loss.cpp picks one with common/dispatch.h).
+template <class T>
+struct LossKernels {
+  decltype(&cross_entropy_forward<T>) forward;
+  decltype(&cross_entropy_backward<T>) backward;
+};
+
 }  // namespace nerve::cpu

@@ -1,35 +1,34 @@
-// The fused cross-entropy row loops, compiled once per ISA: loss.cpp
-// (baseline flags), loss_avx2.cpp and loss_avx512.cpp include this, so the
-// vector and `omp simd` loops below become SSE2, AVX2 or AVX-512 code; the anonymous
-// namespace keeps the copies apart at link time. See loss.cpp for the math.
+// The fused cross-entropy row loops, compiled once per ISA (CMakeLists.txt
+// generates one translation unit per ISA that includes this file;
+// common/dispatch.h has the pattern), so the vector and `omp simd` loops
+// below become SSE2, AVX2 or AVX-512 code; the anonymous namespace keeps the
+// copies apart at link time. See loss.cpp for the math.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
-#ifndef NERVE_LOSS_VEC_BYTES
-#error "define NERVE_LOSS_VEC_BYTES (16, 32 or 64) before including loss_impl.h"
-#endif
-
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
+#include "cpu/loss.h"
 
 namespace {
 
 constexpr int64_t kCostPerElement = 8;  // per logit and pass: a polynomial exp and a few flops
 constexpr int64_t kBlock = 1024;        // float partial sums are flushed to double every kBlock logits
 
-// exp for float on whole vectors (GCC vector extensions, NERVE_LOSS_VEC_BYTES
+// exp for float on whole vectors (GCC vector extensions, nerve::kVecBytes
 // wide: 16 generic/SSE2, 32 AVX2, 64 AVX-512): Cephes' polynomial on
 // r = x - n ln2, |r| <= ln2 / 2, times 2^n built in the exponent bits; max
 // relative error about 2 ulp. Below -87.3 (where 2^n would be denormal) it
 // gives 0, and NaN stays NaN. A scalar exp_poly written for `omp simd` was
 // vectorized by GCC 12 only for AVX-512 (masks); with AVX2 and SSE2 it stayed
 // scalar, 15-25x slower, hence explicit vectors. double uses libm's exp.
-typedef float vfloat __attribute__((vector_size(NERVE_LOSS_VEC_BYTES)));
-typedef int32_t vint __attribute__((vector_size(NERVE_LOSS_VEC_BYTES)));
-constexpr int64_t kLanes = NERVE_LOSS_VEC_BYTES / sizeof(float);
+typedef float vfloat __attribute__((vector_size(nerve::kVecBytes)));
+typedef int32_t vint __attribute__((vector_size(nerve::kVecBytes)));
+constexpr int64_t kLanes = nerve::kVecBytes / sizeof(float);
 
 inline vfloat exp_poly(vfloat x) {
   const vfloat lo = vfloat{} - 87.3365447f, hi = vfloat{} + 88.3762626f;
@@ -196,19 +195,9 @@ void backward(T* grad_logits, const T* grad_loss, const T* logits, const double*
 
 }  // namespace
 
-#define NERVE_LOSS_DEFINE_TYPED(ns, T)                                                                             \
-  namespace nerve::cpu::ns {                                                                                       \
-  void cross_entropy_forward(T* loss, double* lse, const T* logits, const int64_t* target, const T* weight,        \
-                             int64_t N, int64_t C, int64_t ignore_index, double label_smoothing) {                 \
-    forward(loss, lse, logits, target, weight, N, C, ignore_index, label_smoothing);                               \
-  }                                                                                                                \
-  void cross_entropy_backward(T* grad_logits, const T* grad_loss, const T* logits, const double* lse,              \
-                              const int64_t* target, const T* weight, int64_t N, int64_t C, int64_t ignore_index,  \
-                              double label_smoothing) {                                                            \
-    backward(grad_logits, grad_loss, logits, lse, target, weight, N, C, ignore_index, label_smoothing);            \
-  }                                                                                                                \
-  }
+namespace {
 
-#define NERVE_LOSS_DEFINE_ISA(ns)   \
-  NERVE_LOSS_DEFINE_TYPED(ns, float) \
-  NERVE_LOSS_DEFINE_TYPED(ns, double)
+using Kernels = nerve::Typed<nerve::cpu::LossKernels>;
+constexpr Kernels kKernels{{forward<float>, backward<float>}, {forward<double>, backward<double>}};
+
+}  // namespace

@@ -1,4 +1,5 @@
-// Optimizer update kernels: the portable loops and the run-time choice of ISA.
+// Optimizer update kernels: the entry points, which run the ISA's copy of the
+// loops (optim_impl.h, compiled per ISA; common/dispatch.h).
 //
 // One pass per parameter replaces numpy's chain of ~6-10 temporaries per
 // update (e.g. Adam: m, v, sqrt, add, div, mul each a full array). The loops
@@ -10,58 +11,49 @@
 // 10k elements: 2.3-4.3 us (2-5x). The first version captured its constants
 // by reference in the loop lambdas: GCC then could not vectorize (stores
 // through p might alias them) and it ran 2-3x slower than numpy.
-#define NERVE_OPTIM_NS generic
-#include "cpu/optim_impl.h"
-#undef NERVE_OPTIM_NS
+#include "cpu/optim.h"
 
-#include "common/cpu_features.h"
+#include "common/dispatch.h"
 
 namespace nerve::cpu {
 
-#define NERVE_OPTIM_DISPATCH(fn, ...)                    \
-  switch (current_isa()) {                               \
-    case Isa::avx512: return avx512::fn<T>(__VA_ARGS__); \
-    case Isa::avx2: return avx2::fn<T>(__VA_ARGS__);     \
-    default: return generic::fn<T>(__VA_ARGS__);         \
-  }
-
 template <class T>
 void sgd_step(T* param, T* momentum_buffer, const T* grad, int64_t n, const SgdOptions& o) {
-  NERVE_OPTIM_DISPATCH(sgd_step, param, momentum_buffer, grad, n, o)
+  pick<OptimKernels, T>().sgd(param, momentum_buffer, grad, n, o);
 }
 
 template <class T>
 void adam_step(T* param, T* exp_avg, T* exp_avg_sq, T* max_exp_avg_sq, const T* grad, int64_t n,
                const AdamOptions& o) {
-  NERVE_OPTIM_DISPATCH(adam_step, param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, n, o)
+  pick<OptimKernels, T>().adam(param, exp_avg, exp_avg_sq, max_exp_avg_sq, grad, n, o);
 }
 
 template <class T>
 void rmsprop_step(T* param, T* square_avg, T* grad_avg, T* momentum_buffer, const T* grad, int64_t n,
                   const RmspropOptions& o) {
-  NERVE_OPTIM_DISPATCH(rmsprop_step, param, square_avg, grad_avg, momentum_buffer, grad, n, o)
+  pick<OptimKernels, T>().rmsprop(param, square_avg, grad_avg, momentum_buffer, grad, n, o);
 }
 
 template <class T>
 void adagrad_step(T* param, T* state_sum, const T* grad, int64_t n, const AdagradOptions& o) {
-  NERVE_OPTIM_DISPATCH(adagrad_step, param, state_sum, grad, n, o)
+  pick<OptimKernels, T>().adagrad(param, state_sum, grad, n, o);
 }
 
 template <class T>
 void adadelta_step(T* param, T* square_avg, T* acc_delta, const T* grad, int64_t n, const AdadeltaOptions& o) {
-  NERVE_OPTIM_DISPATCH(adadelta_step, param, square_avg, acc_delta, grad, n, o)
+  pick<OptimKernels, T>().adadelta(param, square_avg, acc_delta, grad, n, o);
 }
 
-#undef NERVE_OPTIM_DISPATCH
-
-#define NERVE_OPTIM_INSTANTIATE(T)                                                                       \
-  template void sgd_step<T>(T*, T*, const T*, int64_t, const SgdOptions&);                               \
-  template void adam_step<T>(T*, T*, T*, T*, const T*, int64_t, const AdamOptions&);                     \
-  template void rmsprop_step<T>(T*, T*, T*, T*, const T*, int64_t, const RmspropOptions&);               \
-  template void adagrad_step<T>(T*, T*, const T*, int64_t, const AdagradOptions&);                       \
-  template void adadelta_step<T>(T*, T*, T*, const T*, int64_t, const AdadeltaOptions&);
-NERVE_OPTIM_INSTANTIATE(float)
-NERVE_OPTIM_INSTANTIATE(double)
-#undef NERVE_OPTIM_INSTANTIATE
+template void sgd_step<float>(float*, float*, const float*, int64_t, const SgdOptions&);
+template void sgd_step<double>(double*, double*, const double*, int64_t, const SgdOptions&);
+template void adam_step<float>(float*, float*, float*, float*, const float*, int64_t, const AdamOptions&);
+template void adam_step<double>(double*, double*, double*, double*, const double*, int64_t, const AdamOptions&);
+template void rmsprop_step<float>(float*, float*, float*, float*, const float*, int64_t, const RmspropOptions&);
+template void rmsprop_step<double>(double*, double*, double*, double*, const double*, int64_t,
+                                   const RmspropOptions&);
+template void adagrad_step<float>(float*, float*, const float*, int64_t, const AdagradOptions&);
+template void adagrad_step<double>(double*, double*, const double*, int64_t, const AdagradOptions&);
+template void adadelta_step<float>(float*, float*, float*, const float*, int64_t, const AdadeltaOptions&);
+template void adadelta_step<double>(double*, double*, double*, const double*, int64_t, const AdadeltaOptions&);
 
 }  // namespace nerve::cpu

@@ -65,4 +65,15 @@ void adagrad_step(T* param, T* state_sum, const T* grad, int64_t n, const Adagra
 template <class T>
 void adadelta_step(T* param, T* square_avg, T* acc_delta, const T* grad, int64_t n, const AdadeltaOptions& o);
 
+// The optimizer kernels of one ISA for element type T (optim_impl.h, compiled
+// per ISA; optim.cpp picks one with common/dispatch.h).
+template <class T>
+struct OptimKernels {
+  decltype(&sgd_step<T>) sgd;
+  decltype(&adam_step<T>) adam;
+  decltype(&rmsprop_step<T>) rmsprop;
+  decltype(&adagrad_step<T>) adagrad;
+  decltype(&adadelta_step<T>) adadelta;
+};
+
 }  // namespace nerve::cpu

@@ -1,6 +1,7 @@
-// Bodies of the optimizer loops, compiled once per ISA: the including file
-// defines NERVE_OPTIM_NS (generic, avx2 or avx512) and gets its own copy with
-// that ISA's flags. Each loop reads param, grad and state once and writes
+// Bodies of the optimizer loops, compiled once per ISA (CMakeLists.txt
+// generates one translation unit per ISA that includes this file;
+// common/dispatch.h has the pattern), each copy with that ISA's flags and in
+// an anonymous namespace. Each loop reads param, grad and state once and writes
 // param and state once (memory bound: ~3-6 streams of n elements), so the
 // option flags are tested outside the loops to leave plain vectorizable
 // bodies; sqrt and division vectorize with -fno-math-errno.
@@ -8,14 +9,11 @@
 #include <cmath>
 
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
-#include "cpu/optim_isa.h"
+#include "cpu/optim.h"
 
-#ifndef NERVE_OPTIM_NS
-#error "define NERVE_OPTIM_NS before including optim_impl.h"
-#endif
-
-namespace nerve::cpu::NERVE_OPTIM_NS {
+namespace nerve::cpu {
 namespace {
 
 // A step is memory bound (a few flops per 12-28 bytes moved), so a second
@@ -33,8 +31,6 @@ void for_chunks(int64_t n, F&& f) {
     f(b, e);
   });
 }
-
-}  // namespace
 
 // The loop bodies take their constants by value and their arrays as
 // __restrict (the binding rejects overlapping arrays): with the constants
@@ -186,14 +182,11 @@ void adadelta_step(T* p, T* sq, T* acc, const T* grad, int64_t n, const Adadelta
   for_chunks(n, [=](int64_t b, int64_t e) { adadelta_loop(p, sq, acc, grad, b, e, lr, rho, crho, eps, wd, sign); });
 }
 
-#define NERVE_OPTIM_INSTANTIATE(T)                                                                       \
-  template void sgd_step<T>(T*, T*, const T*, int64_t, const SgdOptions&);                               \
-  template void adam_step<T>(T*, T*, T*, T*, const T*, int64_t, const AdamOptions&);                     \
-  template void rmsprop_step<T>(T*, T*, T*, T*, const T*, int64_t, const RmspropOptions&);               \
-  template void adagrad_step<T>(T*, T*, const T*, int64_t, const AdagradOptions&);                       \
-  template void adadelta_step<T>(T*, T*, T*, const T*, int64_t, const AdadeltaOptions&);
-NERVE_OPTIM_INSTANTIATE(float)
-NERVE_OPTIM_INSTANTIATE(double)
-#undef NERVE_OPTIM_INSTANTIATE
+template <class T>
+constexpr OptimKernels<T> kKernelsOf{sgd_step<T>, adam_step<T>, rmsprop_step<T>, adagrad_step<T>, adadelta_step<T>};
 
-}  // namespace nerve::cpu::NERVE_OPTIM_NS
+using Kernels = Typed<OptimKernels>;
+constexpr Kernels kKernels{kKernelsOf<float>, kKernelsOf<double>};
+
+}  // namespace
+}  // namespace nerve::cpu

@@ -1,5 +1,6 @@
-// Recurrent layers: the sequence driver (GEMMs, order of steps) and the
-// run-time choice of the cell's ISA variant. Shapes and semantics: rnn.h.
+// Recurrent layers: the sequence driver (GEMMs, order of steps); the fused
+// cells run the ISA's copy (rnn_impl.h, common/dispatch.h). Shapes and
+// semantics: rnn.h.
 //
 // Forward:  X W_ih^T for all T*B rows as one GEMM, written straight into the
 //           reserve rows (lstm, gru) or into y (rnn); then per step one GEMM
@@ -39,35 +40,13 @@
 #include <memory>
 #include <vector>
 
-#include "common/cpu_features.h"
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
 #include "cpu/gemm.h"
-#include "cpu/rnn_impl.h"
-#include "cpu/rnn_isa.h"
-
-NERVE_RNN_DEFINE_ISA(generic)
 
 namespace nerve::cpu {
 namespace {
-
-template <class T>
-void step_forward_isa(const RnnStepForward<T>& s) {
-  switch (current_isa()) {
-    case Isa::avx512: return avx512::rnn_step_forward(s);
-    case Isa::avx2: return avx2::rnn_step_forward(s);
-    default: return generic::rnn_step_forward(s);
-  }
-}
-
-template <class T>
-void step_backward_isa(const RnnStepBackward<T>& s) {
-  switch (current_isa()) {
-    case Isa::avx512: return avx512::rnn_step_backward(s);
-    case Isa::avx2: return avx2::rnn_step_backward(s);
-    default: return generic::rnn_step_backward(s);
-  }
-}
 
 // out[j] = sum over `rows` rows of a[r * lda + j], j < n; columns split over threads.
 template <class T>
@@ -112,12 +91,13 @@ void rnn_forward(RnnMode mode, T* y, T* h_n, T* c_n, T* reserve, const T* x, con
   gemm<T>(false, true, steps * B, GH, I, T(1), x, I, w_ih, I, T(0), gates, ld);
   // W_hh^T (H, G*H) packed once into the GEMM's panels; every step reuses them.
   const PackedB<T> w_hh_t = pack_b<T>(true, H, GH, w_hh, H);
+  const auto step_forward = pick<RnnKernels, T>().step_forward;
   std::unique_ptr<T[]> gh(new T[B * GH]);
   for (int64_t t = 0; t < steps; ++t) {
     gemm_packed<T>(false, B, T(1), h_n, H, w_hh_t, T(0), gh.get(), GH);
     RnnStepForward<T> s{mode, B, H, gates + t * B * ld, ld, gh.get(), bias.data(), bias.data() + GH,
                         h_n,  c_n, y + t * B * H, lengths, t};
-    step_forward_isa(s);
+    step_forward(s);
   }
 }
 
@@ -145,12 +125,13 @@ void rnn_backward(RnnMode mode, T* dx, T* dh0, T* dc0, T* dw_ih, T* dw_hh, T* db
   std::unique_ptr<T[]> dg_buf(new T[N * ld_dg]);
   T* dg = dg_buf.get();
   const PackedB<T> w_hh_p = pack_b<T>(false, GH, H, w_hh, H);  // (G*H, H), reused by every step
+  const auto step_backward = pick<RnnKernels, T>().step_backward;
   for (int64_t t = steps - 1; t >= 0; --t) {
     const T* gates = reserve ? reserve + t * B * ld : nullptr;
     const T* c_prev = !lstm ? nullptr : t ? reserve + (t - 1) * B * ld + 4 * H : c0;
     RnnStepBackward<T> s{mode, B, H, gates, ld, c_prev, t ? ld : H, y + t * B * H, t ? y + (t - 1) * B * H : h0,
                          dy + t * B * H, dh0, dc0, dg + t * B * ld_dg, ld_dg, lengths, t};
-    step_backward_isa(s);
+    step_backward(s);
     gemm_packed<T>(false, B, T(1), dg + t * B * ld_dg, ld_dg, w_hh_p, T(1), dh0, H);
   }
 

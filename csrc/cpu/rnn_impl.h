@@ -1,7 +1,7 @@
-// The fused recurrent cells, compiled once per ISA: rnn.cpp (baseline flags),
-// rnn_avx2.cpp and rnn_avx512.cpp include this and expand
-// NERVE_RNN_DEFINE_ISA in their own namespace, so the compiler vectorizes the
-// loops over hidden units for that ISA and the copies never collide.
+// The fused recurrent cells, compiled once per ISA (CMakeLists.txt generates
+// one translation unit per ISA that includes this file; common/dispatch.h has
+// the pattern), so the compiler vectorizes the loops over hidden units for
+// that ISA; the anonymous namespace keeps the copies apart.
 //
 // One step touches each gate row once: per batch row, a loop over the H
 // hidden units reads the four (lstm) or three (gru) pre-activations of unit j
@@ -28,8 +28,9 @@
 #include <cstring>
 
 #include "common/denormal.h"
+#include "common/dispatch.h"
 #include "common/parallel.h"
-#include "cpu/rnn_isa.h"
+#include "cpu/rnn.h"
 
 namespace {
 
@@ -306,10 +307,9 @@ void step_backward(const nerve::cpu::RnnStepBackward<T>& s) {
 
 }  // namespace
 
-#define NERVE_RNN_DEFINE_ISA(ns)                                                                                   \
-  namespace nerve::cpu::ns {                                                                                       \
-  void rnn_step_forward(const RnnStepForward<float>& s) { step_forward(s); }                                       \
-  void rnn_step_forward(const RnnStepForward<double>& s) { step_forward(s); }                                      \
-  void rnn_step_backward(const RnnStepBackward<float>& s) { step_backward(s); }                                    \
-  void rnn_step_backward(const RnnStepBackward<double>& s) { step_backward(s); }                                   \
-  }
+namespace {
+
+using Kernels = nerve::Typed<nerve::cpu::RnnKernels>;
+constexpr Kernels kKernels{{step_forward<float>, step_backward<float>}, {step_forward<double>, step_backward<double>}};
+
+}  // namespace
