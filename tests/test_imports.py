@@ -5,15 +5,24 @@ edges of the graph (everything else a module runs on import is), so the
 core layers may import late only what is truly optional (CUDA): a late
 import that hides a cycle fails too."""
 import ast
+import re
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / "python" / "nerve"
 
 
+def extension_modules(repo):
+    """The native modules CMake builds into the package (`pybind11_add_module(_C ...)` -> nerve._C): a clean
+    checkout has no .so files beside the sources (pip installs them into site-packages)."""
+    sources = [repo / "CMakeLists.txt", *sorted((repo / "cmake").glob("*.cmake"))]
+    text = "\n".join(p.read_text() for p in sources if p.exists())
+    return {f"nerve.{name}" for name in re.findall(r"pybind11_add_module\(\s*(\w+)", text)}
+
+
 def module_files(package_dir):
     """{dotted module name: path} for every .py file under package_dir, and None for extension modules."""
     root = package_dir.parent
-    modules = {}
+    modules = dict.fromkeys(extension_modules(root.parent))
     for path in package_dir.rglob("*"):
         parts = path.relative_to(root).with_suffix("").parts
         if path.suffix == ".py":

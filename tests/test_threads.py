@@ -110,6 +110,9 @@ def _gil_released_during(call):
     watcher = threading.Thread(target=watch)
     watcher.start()
     sys.setswitchinterval(100.0)
+    # A watcher already waiting for the GIL keeps the old interval as its timeout
+    # and would still force a switch: let it run once so it waits anew.
+    time.sleep(0.01)
     try:
         for _ in range(20):  # the OS may not schedule the watcher during one call
             state["inside"] = True
