@@ -43,7 +43,7 @@ def _device_type(device):
 def _as_array(data, dtype=None, device=None):
     """Array on `device` from Python data, numpy/cupy arrays or Tensors (copying)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     be = backend.for_device(_device_type(device)) if device is not None else backend.of(data)
     if dtype is None:
         if isinstance(data, (np.ndarray, np.generic)) or type(data).__module__.startswith("cupy"):
@@ -73,7 +73,7 @@ class Tensor:
     def _init(self, array, requires_grad):
         if isinstance(array, np.generic):  # numpy reductions return scalars; a tensor needs a (0-d) array
             array = np.asarray(array)
-        self._data = array
+        self.array = array
         self.grad = None
         self.grad_fn = None
         self.output_nr = 0  # which output of grad_fn this tensor is
@@ -89,13 +89,23 @@ class Tensor:
         return self
 
     # ------------------------------------------------------------- attributes
+    # ``array``: the raw numpy (CPU) or cupy (GPU) array holding the values.
+    # nerve's own code (nn, optim, serialization...) reads and writes it
+    # directly; user code uses ``data`` as in PyTorch.
+
     @property
     def data(self):
-        return self._data
+        """PyTorch's ``.data``: a tensor sharing this one's memory, outside
+        autograd (requires_grad False, no version tracking), so
+        ``p.data.add_(p.grad, alpha=-lr)`` updates p without recording."""
+        return Tensor._wrap(self.array)
 
     @data.setter
     def data(self, value):
-        self._data = value.data if isinstance(value, Tensor) else value
+        """``p.data = t`` makes p use t's memory (shape and dtype may change)."""
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor to assign, got {type(value).__name__}")
+        self.array = value.array
 
     @property
     def requires_grad(self):
@@ -104,7 +114,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self._data.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         if not value and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use detach()")
@@ -120,7 +130,7 @@ class Tensor:
 
     @property
     def _xp(self):
-        return backend.of(self._data).xp
+        return backend.of(self.array).xp
 
     @property
     def _version(self):
@@ -128,15 +138,15 @@ class Tensor:
 
     @property
     def shape(self):
-        return Size(self._data.shape)
+        return Size(self.array.shape)
 
     @property
     def dtype(self):
-        return self._data.dtype
+        return self.array.dtype
 
     @property
     def device(self):
-        return CPU if backend.of(self._data) is backend.cpu else Device("cuda", self._data.device.id)
+        return CPU if backend.of(self.array) is backend.cpu else Device("cuda", self.array.device.id)
 
     @property
     def is_cuda(self):
@@ -144,7 +154,7 @@ class Tensor:
 
     @property
     def ndim(self):
-        return self._data.ndim
+        return self.array.ndim
 
     @property
     def T(self):
@@ -161,21 +171,21 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self._data.size)
+        return int(self.array.size)
 
     def element_size(self):
-        return self._data.itemsize
+        return self.array.itemsize
 
     @property
     def nbytes(self):
-        return int(self._data.nbytes)
+        return int(self.array.nbytes)
 
     def stride(self, dim=None):
-        s = tuple(v // self._data.itemsize for v in self._data.strides)
+        s = tuple(v // self.array.itemsize for v in self.array.strides)
         return s if dim is None else s[dim]
 
     def is_contiguous(self):
-        return bool(self._data.flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     def is_floating_point(self):
         return self.dtype.kind == "f"
@@ -199,41 +209,41 @@ class Tensor:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; use detach().numpy()")
         if self.device.type != "cpu":
             raise TypeError("numpy: can't convert a cuda tensor to numpy; use .cpu() first")
-        return self._data
+        return self.array
 
     def __array__(self, dtype=None, copy=None):
         """np.asarray(t): the tensor's own memory where it can be (numpy 2's copy=: True always copies,
         False raises where a dtype change needs a copy, None copies only then)."""
         if self.device.type != "cpu":
             raise TypeError("__array__: can't convert a cuda tensor to numpy; use .cpu() first")
-        if copy is False and dtype is not None and np.dtype(dtype) != self._data.dtype:
+        if copy is False and dtype is not None and np.dtype(dtype) != self.array.dtype:
             raise ValueError(f"__array__: converting {self.dtype} to {np.dtype(dtype)} needs a copy, but copy=False")
-        array = self._data if dtype is None else self._data.astype(dtype, copy=False)
-        return array.copy() if copy and array is self._data else array
+        array = self.array if dtype is None else self.array.astype(dtype, copy=False)
+        return array.copy() if copy and array is self.array else array
 
     def __dlpack__(self, *args, **kwargs):
         """DLPack export of the tensor's memory (no copy): numpy's or cupy's, with their keywords
         (stream, max_version, dl_device, copy). Consumers: np.from_dlpack, torch.from_dlpack, cupy."""
-        return self._data.__dlpack__(*args, **kwargs)
+        return self.array.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
+        return self.array.__dlpack_device__()
 
     @property
     def __cuda_array_interface__(self):
         """Numba/CuPy's CUDA array interface for GPU tensors (CPU tensors have none: hasattr is False)."""
         if self.device.type != "cuda":
             raise AttributeError("__cuda_array_interface__: only cuda tensors have it; this one is on the cpu")
-        return self._data.__cuda_array_interface__
+        return self.array.__cuda_array_interface__
 
     def item(self):
         if self.numel() != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape "
                              f"{tuple(self.shape)}")
-        return self._data.reshape(()).item()
+        return self.array.reshape(()).item()
 
     def tolist(self):
-        return backend.of(self._data).to_numpy(self._data).tolist()
+        return backend.of(self.array).to_numpy(self.array).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -257,7 +267,7 @@ class Tensor:
         return format(repr(self), spec)
 
     def __repr__(self):
-        body = np.array2string(backend.of(self._data).to_numpy(self._data), separator=", ", precision=4,
+        body = np.array2string(backend.of(self.array).to_numpy(self.array), separator=", ", precision=4,
                                prefix="tensor(")
         extras = []
         if self.device.type != "cpu":
@@ -325,7 +335,7 @@ class Tensor:
         autograd.backward(self, gradient, bool(retain_graph))
 
     def detach(self):
-        return Tensor._wrap(self._data)._view_of(self)
+        return Tensor._wrap(self.array)._view_of(self)
 
     def detach_(self):
         self.grad_fn = None
@@ -390,10 +400,10 @@ class Tensor:
         return me._binary(other, ops.elementwise.Div, reverse=True)
 
     def __floordiv__(self, other):
-        return Tensor._wrap(self._data // self._operand(other)._data)
+        return Tensor._wrap(self.array // self._operand(other).array)
 
     def __mod__(self, other):
-        return Tensor._wrap(self._data % self._operand(other)._data)
+        return Tensor._wrap(self.array % self._operand(other).array)
 
     # a += b changes a in place (PyTorch), so `p -= lr * g` under no_grad updates a Parameter.
     def __iadd__(self, other):
@@ -433,7 +443,7 @@ class Tensor:
 
     def _compare(self, other, op):
         other = self._operand(other)
-        return Tensor._wrap(op(self._data, other._data))
+        return Tensor._wrap(op(self.array, other.array))
 
     def __eq__(self, other):
         if other is None:
@@ -458,7 +468,7 @@ class Tensor:
         return self._compare(other, lambda a, b: a >= b)
 
     def __invert__(self):
-        return Tensor._wrap(~self._data)
+        return Tensor._wrap(~self.array)
 
     def __and__(self, other):
         return self._compare(other, lambda a, b: a & b)
@@ -474,20 +484,20 @@ class Tensor:
     multiply, divide, subtract, greater, less = __mul__, __truediv__, __sub__, __gt__, __lt__
 
     def logical_not(self):
-        return Tensor._wrap(self._xp.logical_not(self._data))
+        return Tensor._wrap(self._xp.logical_not(self.array))
 
     def isnan(self):
-        return Tensor._wrap(self._xp.isnan(self._data))
+        return Tensor._wrap(self._xp.isnan(self.array))
 
     def isfinite(self):
-        return Tensor._wrap(self._xp.isfinite(self._data))
+        return Tensor._wrap(self._xp.isfinite(self.array))
 
     def allclose(self, other, rtol=1e-5, atol=1e-8):
-        return bool(self._xp.allclose(self._data, self._operand(other)._data, rtol=rtol, atol=atol))
+        return bool(self._xp.allclose(self.array, self._operand(other).array, rtol=rtol, atol=atol))
 
     def equal(self, other):
         other = self._operand(other)
-        return self.shape == other.shape and bool((self._data == other._data).all())
+        return self.shape == other.shape and bool((self.array == other.array).all())
 
     # ------------------------------------------------------------- math
     def exp(self):
@@ -521,16 +531,16 @@ class Tensor:
         return 1 / self
 
     def sign(self):
-        return Tensor._wrap(self._xp.sign(self._data))
+        return Tensor._wrap(self._xp.sign(self.array))
 
     def floor(self):
-        return Tensor._wrap(self._xp.floor(self._data))
+        return Tensor._wrap(self._xp.floor(self.array))
 
     def ceil(self):
-        return Tensor._wrap(self._xp.ceil(self._data))
+        return Tensor._wrap(self._xp.ceil(self.array))
 
     def round(self):
-        return Tensor._wrap(self._xp.round(self._data))
+        return Tensor._wrap(self._xp.round(self.array))
 
     def clamp(self, min=None, max=None):
         if min is None and max is None:
@@ -603,7 +613,7 @@ class Tensor:
     def sum(self, dim=None, keepdim=False, dtype=None):
         x = self if dtype is None else self.to(dtype=dtype)
         if x.dtype.kind in "biu":
-            return Tensor._wrap(x._data.sum(axis=ops.reduce.normalize_dims(dim, x.ndim), keepdims=keepdim))
+            return Tensor._wrap(x.array.sum(axis=ops.reduce.normalize_dims(dim, x.ndim), keepdims=keepdim))
         return ops.reduce.Sum.apply(x, dim, keepdim)
 
     def mean(self, dim=None, keepdim=False):
@@ -648,14 +658,14 @@ class Tensor:
     def argmax(self, dim=None, keepdim=False):
         self._check_reducible("argmax", dim)
         if dim is None:
-            return Tensor._wrap(self._xp.asarray(self._data.argmax(), dtype=int64))
-        return Tensor._wrap(self._xp.argmax(self._data, axis=dim, keepdims=keepdim).astype(int64))
+            return Tensor._wrap(self._xp.asarray(self.array.argmax(), dtype=int64))
+        return Tensor._wrap(self._xp.argmax(self.array, axis=dim, keepdims=keepdim).astype(int64))
 
     def argmin(self, dim=None, keepdim=False):
         self._check_reducible("argmin", dim)
         if dim is None:
-            return Tensor._wrap(self._xp.asarray(self._data.argmin(), dtype=int64))
-        return Tensor._wrap(self._xp.argmin(self._data, axis=dim, keepdims=keepdim).astype(int64))
+            return Tensor._wrap(self._xp.asarray(self.array.argmin(), dtype=int64))
+        return Tensor._wrap(self._xp.argmin(self.array, axis=dim, keepdims=keepdim).astype(int64))
 
     def var(self, dim=None, unbiased=None, keepdim=False, correction=None):
         if correction is None:
@@ -682,13 +692,13 @@ class Tensor:
         return ops.reduce.Norm.apply(self._floating(), float(p), dim, keepdim)
 
     def prod(self, dim=None, keepdim=False):
-        return Tensor._wrap(self._data.prod(axis=ops.reduce.normalize_dims(dim, self.ndim), keepdims=keepdim))
+        return Tensor._wrap(self.array.prod(axis=ops.reduce.normalize_dims(dim, self.ndim), keepdims=keepdim))
 
     def any(self, dim=None, keepdim=False):
-        return Tensor._wrap(self._xp.any(self._data, axis=dim, keepdims=keepdim))
+        return Tensor._wrap(self._xp.any(self.array, axis=dim, keepdims=keepdim))
 
     def all(self, dim=None, keepdim=False):
-        return Tensor._wrap(self._xp.all(self._data, axis=dim, keepdims=keepdim))
+        return Tensor._wrap(self._xp.all(self.array, axis=dim, keepdims=keepdim))
 
     # --------------------------------------------------------------- shape
     def reshape(self, *shape):
@@ -704,8 +714,8 @@ class Tensor:
     def view(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
             # view(dtype): the same bytes read as another dtype (no gradient), as PyTorch
-            return Tensor._wrap(self._data.view(np.dtype(shape[0])))._view_of(self)
-        if not self._data.flags.c_contiguous and self.numel() > 1:
+            return Tensor._wrap(self.array.view(np.dtype(shape[0])))._view_of(self)
+        if not self.array.flags.c_contiguous and self.numel() > 1:
             raise RuntimeError("view: the tensor is not contiguous; use reshape() or contiguous().view()")
         return self.reshape(*shape)
 
@@ -750,11 +760,11 @@ class Tensor:
         return self.T
 
     def contiguous(self):
-        if self._data.flags.c_contiguous:
+        if self.array.flags.c_contiguous:
             return self
         if self.requires_grad:
             return ops.copy.Clone.apply(self)
-        return Tensor._wrap(self._xp.ascontiguousarray(self._data))
+        return Tensor._wrap(self._xp.ascontiguousarray(self.array))
 
     def clone(self):
         return ops.copy.Clone.apply(self)
@@ -857,7 +867,7 @@ class Tensor:
 
     def gather(self, dim, index):
         xp = self._xp
-        idx = self._operand(index)._data
+        idx = self._operand(index).array
         grid = list(xp.indices(idx.shape, sparse=True))
         grid[_dim(dim, self.ndim, "gather")] = idx
         return self[tuple(grid)]
@@ -878,7 +888,7 @@ class Tensor:
                           value)
         else:
             self._check_inplace("__setitem__")
-            self._data[index] = value._data
+            self.array[index] = value.array
             self._version_counter.value += 1
 
     # ------------------------------------------------------------ in place
@@ -897,7 +907,7 @@ class Tensor:
         self._check_inplace(op)
         x = self
         if is_grad_enabled() and any(isinstance(t, Tensor) and t.requires_grad for t in (self, *operands)):
-            x = Tensor._wrap(self._data.copy(), requires_grad=self.requires_grad)
+            x = Tensor._wrap(self.array.copy(), requires_grad=self.requires_grad)
             x.grad_fn, x.output_nr = self.grad_fn, self.output_nr
         result = compute(x)
         if tuple(result.shape) != tuple(self.shape):
@@ -915,7 +925,7 @@ class Tensor:
             view = base[index]
             self.grad_fn, self.output_nr, self._requires_grad = view.grad_fn, view.output_nr, view.requires_grad
             return self
-        self._data[...] = result._data
+        self.array[...] = result.array
         self._version_counter.value += 1
         if is_grad_enabled():
             self.grad_fn, self.output_nr = result.grad_fn, result.output_nr
@@ -943,7 +953,7 @@ class Tensor:
 
     def fill_(self, value):
         self._check_inplace("fill_")
-        self._data[...] = value.item() if isinstance(value, Tensor) else value
+        self.array[...] = value.item() if isinstance(value, Tensor) else value
         self._version_counter.value += 1
         return self
 
@@ -964,7 +974,7 @@ class Tensor:
 
     def fill_array_(self, array):
         """Write a numpy array into self in place (no graph); used by init."""
-        self._data[...] = backend.of(self._data).asarray(array, dtype=self.dtype)
+        self.array[...] = backend.of(self.array).asarray(array, dtype=self.dtype)
         self._version_counter.value += 1
         return self
 
@@ -1040,7 +1050,7 @@ def _index_arg(index, op):
     out = []
     for i in items:
         if isinstance(i, Tensor):
-            i = i._data
+            i = i.array
         elif isinstance(i, list):
             i = np.asarray(i)
             if i.size == 0:
@@ -1219,7 +1229,7 @@ def stack(tensors, dim=0):
 
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        return tuple(Tensor._wrap(a) for a in backend.of(condition._data).xp.nonzero(condition._data))
+        return tuple(Tensor._wrap(a) for a in backend.of(condition.array).xp.nonzero(condition.array))
     ref = input if isinstance(input, Tensor) else other
     if not isinstance(ref, Tensor):
         ref = tensor(input)
@@ -1231,7 +1241,7 @@ def where(condition, input=None, other=None):
         elif b.dtype.kind == "f" and a.dtype.kind != "f":
             common = b.dtype
         a, b = a.to(dtype=common), b.to(dtype=common)
-    cond = condition._data if isinstance(condition, Tensor) else ref._xp.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else ref._xp.asarray(condition)
     return ops.elementwise.Where.apply(Tensor._wrap(cond.astype(bool, copy=False)), a, b)
 
 

@@ -44,7 +44,7 @@ class TensorDataset(Dataset):
 
     def batch(self, indices):
         """The collated batch for an index array (DataLoader's fast path): one gather per tensor."""
-        return tuple(Tensor._wrap(t.data[indices]) for t in self.tensors)
+        return tuple(Tensor._wrap(t.array[indices]) for t in self.tensors)
 
 
 class Subset(Dataset):
