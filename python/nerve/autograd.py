@@ -20,8 +20,8 @@ import numpy as np
 
 from nerve import backend
 
-__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward",
-           "register_tensor_class"]
+__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "backward", "register_tensor_class"]
 
 _state = threading.local()
 
@@ -39,7 +39,8 @@ def is_grad_enabled():
 
 
 class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off."""
+    """Turn graph recording on or off: as a function call (``set_grad_enabled(False)``), a context
+    manager (restores the previous mode on exit) or a decorator."""
 
     def __init__(self, mode):
         self.mode = bool(mode)
@@ -52,6 +53,16 @@ class set_grad_enabled:
     def __exit__(self, *exc):
         _state.enabled = self.prev
         return False
+
+    def __call__(self, fn):
+        _state.enabled = self.prev  # as a decorator it applies only inside fn
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
 
 
 class _GradMode:
@@ -86,6 +97,44 @@ class no_grad(_GradMode):
 class enable_grad(_GradMode):
     """Record operations even inside ``no_grad``."""
     mode = True
+
+
+def is_inference_mode_enabled():
+    return getattr(_state, "inference", False)
+
+
+class inference_mode:
+    """PyTorch's ``inference_mode(mode=True)``: no graph recording inside the block or decorated
+    function (``@inference_mode``, ``@inference_mode()``, ``@inference_mode(False)``). nerve has no
+    separate inference tensors, so this is ``no_grad`` plus ``is_inference_mode_enabled()``."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare decorator: @nerve.inference_mode
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.prev = (is_grad_enabled(), is_inference_mode_enabled())
+        if self.mode:
+            _state.enabled = False
+        _state.inference = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled, _state.inference = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+        return wrapper
 
 
 class VersionCounter:

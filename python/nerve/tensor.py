@@ -13,6 +13,7 @@ from nerve import autograd, backend, ops
 from nerve import random as _random
 from nerve.autograd import VersionCounter, is_grad_enabled
 from nerve.device import CPU, device as Device
+from nerve.errors import DTypeError, ShapeError
 
 float16 = np.dtype(np.float16)
 float32 = np.dtype(np.float32)
@@ -27,6 +28,18 @@ bool_ = np.dtype(np.bool_)
 _default_dtype = float32
 
 
+dtype = np.dtype  # the type of nerve.float32 & co: isinstance(x, nerve.dtype)
+
+
+def finfo(type=None):  # noqa: A002 (PyTorch's name)
+    """Limits of a floating dtype (default: the default dtype): .eps, .max, .min, .tiny, .bits."""
+    return np.finfo(_default_dtype if type is None else type)
+
+
+def iinfo(type):  # noqa: A002
+    return np.iinfo(type)
+
+
 def set_default_dtype(dtype):
     global _default_dtype
     _default_dtype = np.dtype(dtype)
@@ -34,6 +47,23 @@ def set_default_dtype(dtype):
 
 def get_default_dtype():
     return _default_dtype
+
+
+def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None):
+    """How tensors print (numpy's print options; ``profile``: 'default', 'short' or 'full')."""
+    if profile is not None:
+        base = {"default": dict(precision=4, threshold=1000, edgeitems=3, linewidth=80),
+                "short": dict(precision=2, threshold=1000, edgeitems=2, linewidth=80),
+                "full": dict(precision=4, threshold=np.inf, edgeitems=3, linewidth=80)}[profile]
+        _print_options.update(base)
+    for k, v in dict(precision=precision, threshold=threshold, edgeitems=edgeitems, linewidth=linewidth).items():
+        if v is not None:
+            _print_options[k] = v
+    if sci_mode is not None:
+        _print_options["suppress"] = not sci_mode
+
+
+_print_options = {"precision": 4}
 
 
 def _device_type(device):
@@ -153,6 +183,30 @@ class Tensor:
         return self.device.type == "cuda"
 
     @property
+    def is_cpu(self):
+        return self.device.type == "cpu"
+
+    @property
+    def is_xpu(self):
+        return False
+
+    @property
+    def is_mps(self):
+        return False
+
+    @property
+    def is_sparse(self):
+        return False
+
+    @property
+    def is_quantized(self):
+        return False
+
+    @property
+    def is_meta(self):
+        return False
+
+    @property
     def ndim(self):
         return self.array.ndim
 
@@ -267,8 +321,9 @@ class Tensor:
         return format(repr(self), spec)
 
     def __repr__(self):
-        body = np.array2string(backend.of(self.array).to_numpy(self.array), separator=", ", precision=4,
-                               prefix="tensor(")
+        with np.printoptions(**{k: v for k, v in _print_options.items() if k != "precision"}):
+            body = np.array2string(backend.of(self.array).to_numpy(self.array), separator=", ",
+                                   precision=_print_options["precision"], prefix="tensor(")
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
@@ -328,6 +383,15 @@ class Tensor:
     def bool(self):
         return self.to(dtype=bool_)
 
+    def short(self):
+        return self.to(dtype=int16)
+
+    def char(self):
+        return self.to(dtype=int8)
+
+    def byte(self):
+        return self.to(dtype=uint8)
+
     # ----------------------------------------------------------- autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False):
         if create_graph:
@@ -371,7 +435,11 @@ class Tensor:
         elif a.dtype != b.dtype and a.dtype.kind == b.dtype.kind and (a.ndim == 0) != (b.ndim == 0):
             # Same kind: a 0-d tensor does not promote a dimensioned one (float32 + 0-d float64 is float32).
             a, b = (a.to(dtype=b.dtype), b) if a.ndim == 0 else (a, b.to(dtype=a.dtype))
-        return fn.apply(a, b)
+        try:
+            return fn.apply(a, b)
+        except ValueError:
+            _check_broadcast(fn.name(), a.shape, b.shape)
+            raise
 
     def __add__(self, other):
         return self._binary(other, ops.elementwise.Add)
@@ -443,7 +511,11 @@ class Tensor:
 
     def _compare(self, other, op):
         other = self._operand(other)
-        return Tensor._wrap(op(self.array, other.array))
+        try:
+            return Tensor._wrap(op(self.array, other.array))
+        except ValueError:
+            _check_broadcast("compare", self.shape, other.shape)
+            raise
 
     def __eq__(self, other):
         if other is None:
@@ -598,12 +670,12 @@ class Tensor:
 
     def mm(self, other):
         if self.ndim != 2 or self._operand(other).ndim != 2:
-            raise ValueError(f"mm: expected 2-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
+            raise ShapeError(f"mm: expected 2-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
         return self.matmul(other)
 
     def bmm(self, other):
         if self.ndim != 3 or self._operand(other).ndim != 3:
-            raise ValueError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
+            raise ShapeError(f"bmm: expected 3-D tensors, got {self.ndim}-D and {self._operand(other).ndim}-D")
         return self.matmul(other)
 
     def dot(self, other):
@@ -707,7 +779,7 @@ class Tensor:
         size = int(np.prod(known)) if known else 1
         if (shape.count(-1) > 1 or any(n < -1 for n in shape)
                 or (size != self.numel() if -1 not in shape else size == 0 or self.numel() % size)):
-            raise ValueError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
+            raise ShapeError(f"reshape: shape {list(shape)} is invalid for input of shape {tuple(self.shape)} "
                              f"({self.numel()} elements)")
         return ops.shape.Reshape.apply(self, shape)._view_of(self)
 
@@ -741,7 +813,7 @@ class Tensor:
     def permute(self, *dims):
         dims = tuple(_dim(d, self.ndim, "permute") for d in _shape_arg(dims))
         if sorted(dims) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
+            raise ShapeError(f"permute: dims {dims} are not a permutation of {self.ndim} dimensions")
         return ops.shape.Permute.apply(self, dims)._view_of(self)
 
     def transpose(self, dim0, dim1):
@@ -756,7 +828,7 @@ class Tensor:
 
     def t(self):
         if self.ndim > 2:
-            raise ValueError(f"t: expects a tensor with <= 2 dimensions, got {self.ndim}")
+            raise ShapeError(f"t: expects a tensor with <= 2 dimensions, got {self.ndim}")
         return self.T
 
     def contiguous(self):
@@ -783,16 +855,16 @@ class Tensor:
         shape = list(_shape_arg(shape))
         lead = len(shape) - self.ndim
         if lead < 0:
-            raise ValueError(f"expand: the number of sizes ({len(shape)}) is smaller than the tensor's dims "
+            raise ShapeError(f"expand: the number of sizes ({len(shape)}) is smaller than the tensor's dims "
                              f"({self.ndim})")
         for i in range(self.ndim):
             if shape[lead + i] == -1:
                 shape[lead + i] = self.shape[i]
             elif self.shape[i] != 1 and shape[lead + i] != self.shape[i]:
-                raise ValueError(f"expand: the size of dim {i} ({self.shape[i]}) must match the new size "
+                raise ShapeError(f"expand: the size of dim {i} ({self.shape[i]}) must match the new size "
                                  f"{shape[lead + i]} unless it is 1 (shape {tuple(self.shape)} to {tuple(shape)})")
         if any(n < 0 for n in shape):
-            raise ValueError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
+            raise ShapeError(f"expand: sizes must be non-negative (or -1 for an existing dim), got {tuple(shape)}")
         return ops.shape.Expand.apply(self, tuple(shape))._view_of(self)
 
     def expand_as(self, other):
@@ -829,7 +901,7 @@ class Tensor:
         else:
             sections = list(split_size_or_sections)
             if sum(sections) != n:
-                raise ValueError(f"split: sections {sections} do not sum to dimension {dim}'s size {n}")
+                raise ShapeError(f"split: sections {sections} do not sum to dimension {dim}'s size {n}")
         out, start = [], 0
         for s in sections:
             out.append(self.narrow(dim, start, s))
@@ -866,11 +938,373 @@ class Tensor:
         return where(mask, self._operand(value).to(dtype=self.dtype), self)
 
     def gather(self, dim, index):
-        xp = self._xp
-        idx = self._operand(index).array
-        grid = list(xp.indices(idx.shape, sparse=True))
-        grid[_dim(dim, self.ndim, "gather")] = idx
-        return self[tuple(grid)]
+        dim = _dim(dim, self.ndim, "gather")
+        index = self._index_tensor(index, "gather")
+        if index.ndim != self.ndim and not (self.ndim == 0 and index.ndim <= 1):
+            raise ShapeError(f"gather: index must have as many dims as input ({self.ndim}), got {index.ndim}")
+        return ops.shape.Gather.apply(self, index.array, dim)
+
+    def take_along_dim(self, indices, dim=None):
+        if dim is None:
+            return self.reshape(-1).gather(0, self._index_tensor(indices, "take_along_dim").reshape(-1))
+        return self.gather(dim, indices)
+
+    def _index_tensor(self, index, op):
+        index = index if isinstance(index, Tensor) else Tensor(index, device=self.device)
+        if index.dtype.kind not in "iu":
+            raise DTypeError(f"{op}: expected an integer index tensor (int64), got {index.dtype}")
+        return index
+
+    def _scatter(self, dim, index, src, add, op):
+        dim = _dim(dim, self.ndim, op)
+        index = self._index_tensor(index, op)
+        if index.ndim != self.ndim:
+            raise ShapeError(f"{op}: index must have as many dims as self ({self.ndim}), got {index.ndim}")
+        src = self._operand(src).to(dtype=self.dtype)
+        if src.ndim and any(i > s for i, s in zip(index.shape, src.shape)):
+            raise ShapeError(f"{op}: index shape {tuple(index.shape)} is larger than src shape {tuple(src.shape)}")
+        n = self.shape[dim] if self.ndim else 1
+        if index.numel() and (int(index.array.min()) < 0 or int(index.array.max()) >= n):
+            raise IndexError(f"{op}: index out of range for dimension {dim} of size {n}")
+        return ops.shape.Scatter.apply(self, src, index.array, dim, add)
+
+    def scatter(self, dim, index, src=None, value=None, reduce=None):
+        """out = self with out[...index[i]...] = src[i] along dim (src a tensor or a number)."""
+        if reduce is not None:
+            if reduce != "add":
+                raise NotImplementedError(f"scatter: reduce={reduce!r} is not supported (only 'add')")
+            return self.scatter_add(dim, index, src if value is None else value)
+        return self._scatter(dim, index, src if value is None else value, False, "scatter")
+
+    def scatter_add(self, dim, index, src):
+        return self._scatter(dim, index, src, True, "scatter_add")
+
+    def scatter_(self, dim, index, src=None, value=None, reduce=None):
+        return self._inplace(lambda x: x.scatter(dim, index, src, value, reduce), "scatter_", src)
+
+    def scatter_add_(self, dim, index, src):
+        return self._inplace(lambda x: x.scatter_add(dim, index, src), "scatter_add_", src)
+
+    def index_select(self, dim, index):
+        dim = _dim(dim, self.ndim, "index_select")
+        index = self._index_tensor(index, "index_select")
+        if index.ndim > 1:
+            raise ShapeError(f"index_select: index must be 0-D or 1-D, got shape {tuple(index.shape)}")
+        idx = [slice(None)] * self.ndim
+        idx[dim] = index.reshape(-1).array
+        return self[tuple(idx)]
+
+    def masked_select(self, mask):
+        mask = self._operand(mask)
+        shape = np.broadcast_shapes(tuple(self.shape), tuple(mask.shape))
+        return self.expand(*shape)[mask.expand(*shape)]
+
+    def nonzero(self, as_tuple=False):
+        idx = self._xp.nonzero(self.array)
+        if as_tuple:
+            return tuple(Tensor._wrap(i.astype(int64)) for i in idx)
+        return Tensor._wrap(self._xp.stack(idx, axis=1).astype(int64) if idx else self._xp.zeros((1, 0), int64))
+
+    def argwhere(self):
+        return self.nonzero()
+
+    def count_nonzero(self, dim=None):
+        return Tensor._wrap(self._xp.asarray(self._xp.count_nonzero(self.array, axis=dim), dtype=int64))
+
+    def flip(self, *dims):
+        dims = tuple(_dim(d, self.ndim, "flip") for d in _shape_arg(dims))
+        return ops.shape.Flip.apply(self, dims)
+
+    def fliplr(self):
+        return self.flip(1)
+
+    def flipud(self):
+        return self.flip(0)
+
+    def roll(self, shifts, dims=None):
+        if dims is None:
+            return ops.shape.Roll.apply(self, int(shifts) if isinstance(shifts, numbers.Integral) else
+                                        int(sum(shifts)), None)
+        shifts = (shifts,) if isinstance(shifts, numbers.Integral) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, numbers.Integral) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise ShapeError(f"roll: shifts ({len(shifts)}) and dims ({len(dims)}) must have the same length")
+        return ops.shape.Roll.apply(self, tuple(int(s) for s in shifts),
+                                    tuple(_dim(d, self.ndim, "roll") for d in dims))
+
+    def argsort(self, dim=-1, descending=False, stable=False):
+        dim = _dim(dim, self.ndim, "argsort")
+        a = self.array
+        if self.ndim == 0:
+            return Tensor._wrap(self._xp.zeros((), int64))
+        if descending:
+            a = -(a.astype(int64) if a.dtype.kind in "bu" else a)
+        return Tensor._wrap(self._xp.argsort(a, axis=dim, kind="stable").astype(int64))
+
+    def sort(self, dim=-1, descending=False, stable=False):
+        """(values, indices) sorted along dim; the values' gradient flows back through the indices."""
+        indices = self.argsort(dim, descending)
+        values = self.gather(dim, indices) if self.ndim else self.clone()
+        return MinMax(values, indices)
+
+    def topk(self, k, dim=-1, largest=True, sorted=True):  # noqa: A002 (PyTorch's name)
+        dim = _dim(dim, self.ndim, "topk")
+        n = self.shape[dim] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise IndexError(f"topk: k ({k}) is out of range for dimension {dim} of size {n}")
+        indices = self.argsort(dim, descending=largest).narrow(dim, 0, k) if self.ndim else self.argsort()
+        return MinMax(self.gather(dim, indices) if self.ndim else self.clone(), indices)
+
+    def kthvalue(self, k, dim=-1, keepdim=False):
+        values, indices = self.sort(dim)
+        values, indices = values.select(dim, k - 1), indices.select(dim, k - 1)
+        if keepdim:
+            values, indices = values.unsqueeze(dim), indices.unsqueeze(dim)
+        return MinMax(values, indices)
+
+    def cumsum(self, dim, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        if x.dtype.kind in "biu":  # PyTorch sums bool and small ints as int64, no gradient
+            return Tensor._wrap(self._xp.cumsum(x.array, axis=_dim(dim, x.ndim, "cumsum"), dtype=int64))
+        return ops.reduce.CumSum.apply(x, _dim(dim, x.ndim, "cumsum"))
+
+    def cumprod(self, dim, dtype=None):
+        x = self if dtype is None else self.to(dtype=dtype)
+        if x.dtype.kind in "biu":
+            return Tensor._wrap(self._xp.cumprod(x.array, axis=_dim(dim, x.ndim, "cumprod"), dtype=int64))
+        return ops.reduce.CumProd.apply(x, _dim(dim, x.ndim, "cumprod"))
+
+    def tile(self, *dims):
+        dims = _shape_arg(dims)
+        return self.repeat(*([1] * (self.ndim - len(dims))), *dims)
+
+    def repeat_interleave(self, repeats, dim=None):
+        if dim is None:
+            return self.reshape(-1).repeat_interleave(repeats, 0)
+        dim = _dim(dim, self.ndim, "repeat_interleave")
+        reps = repeats.array if isinstance(repeats, Tensor) else repeats
+        index = self._xp.repeat(self._xp.arange(self.shape[dim]), reps)
+        return self.index_select(dim, Tensor._wrap(index.astype(int64)))
+
+    def movedim(self, source, destination):
+        src = (source,) if isinstance(source, numbers.Integral) else tuple(source)
+        dst = (destination,) if isinstance(destination, numbers.Integral) else tuple(destination)
+        src = [_dim(d, self.ndim, "movedim") for d in src]
+        dst = [_dim(d, self.ndim, "movedim") for d in dst]
+        order = [d for d in range(self.ndim) if d not in src]
+        for d, s in sorted(zip(dst, src)):
+            order.insert(d, s)
+        return self.permute(*order)
+
+    moveaxis = movedim
+
+    def swapdims(self, dim0, dim1):
+        return self.transpose(dim0, dim1)
+
+    def broadcast_to(self, *shape):
+        return self.expand(*shape)
+
+    def diagonal(self, offset=0, dim1=0, dim2=1):
+        dim1, dim2 = _dim(dim1, self.ndim, "diagonal"), _dim(dim2, self.ndim, "diagonal")
+        n1, n2 = self.shape[dim1], self.shape[dim2]
+        length = max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2))
+        i = self._xp.arange(length) + max(-offset, 0)
+        j = self._xp.arange(length) + max(offset, 0)
+        rest = [d for d in range(self.ndim) if d not in (dim1, dim2)]
+        moved = self.permute(*rest, dim1, dim2)
+        return moved[(Ellipsis, i, j)]
+
+    def diag(self, diagonal=0):
+        if self.ndim == 1:
+            n = self.shape[0] + abs(diagonal)
+            i = self._xp.arange(self.shape[0])
+            index = (i + max(-diagonal, 0), i + max(diagonal, 0))
+            return zeros(n, n, dtype=self.dtype, device=self.device).index_put(index, self)
+        if self.ndim != 2:
+            raise ShapeError(f"diag: expected a 1-D or 2-D tensor, got {self.ndim}-D")
+        return self.diagonal(diagonal)
+
+    def index_put(self, indices, values, accumulate=False):
+        """out = self with out[indices] = values (a tuple of index tensors), differentiable in both."""
+        if accumulate:
+            raise NotImplementedError("index_put: accumulate=True is not supported; use index_add or scatter_add")
+        index = _index_arg(tuple(indices), "index_put")
+        return ops.shape.SetItem.apply(self, self._operand(values).to(dtype=self.dtype), index)
+
+    def trace(self):
+        return self.diagonal().sum()
+
+    def outer(self, vec2):
+        return self.reshape(-1, 1) * self._operand(vec2).reshape(1, -1)
+
+    ger = outer
+
+    def mv(self, vec):
+        vec = self._operand(vec)
+        if self.ndim != 2 or vec.ndim != 1:
+            raise ShapeError(f"mv: expected a 2-D matrix and a 1-D vector, got {self.ndim}-D and {vec.ndim}-D")
+        return self.matmul(vec)
+
+    def addmm(self, mat1, mat2, beta=1, alpha=1):
+        """beta * self + alpha * (mat1 @ mat2)."""
+        prod = self._operand(mat1).mm(mat2)
+        return _scaled(self, beta) + _scaled(prod, alpha)
+
+    def addbmm(self, batch1, batch2, beta=1, alpha=1):
+        return _scaled(self, beta) + _scaled(self._operand(batch1).bmm(batch2).sum(0), alpha)
+
+    def baddbmm(self, batch1, batch2, beta=1, alpha=1):
+        """beta * self + alpha * (batch1 @ batch2), batched."""
+        return _scaled(self, beta) + _scaled(self._operand(batch1).bmm(batch2), alpha)
+
+    def addmv(self, mat, vec, beta=1, alpha=1):
+        return _scaled(self, beta) + _scaled(self._operand(mat).mv(vec), alpha)
+
+    def addcmul(self, tensor1, tensor2, value=1):
+        return self + _scaled(self._operand(tensor1) * tensor2, value)
+
+    def addcdiv(self, tensor1, tensor2, value=1):
+        return self + _scaled(self._operand(tensor1) / tensor2, value)
+
+    def lerp(self, end, weight):
+        return self + (self._operand(end) - self) * weight
+
+    def where(self, condition, other):
+        return where(condition, self, other)
+
+    def isinf(self):
+        return Tensor._wrap(self._xp.isinf(self.array))
+
+    def isposinf(self):
+        return Tensor._wrap(self._xp.isposinf(self.array))
+
+    def isneginf(self):
+        return Tensor._wrap(self._xp.isneginf(self.array))
+
+    def nan_to_num(self, nan=0.0, posinf=None, neginf=None):
+        """nan -> nan, +inf -> posinf, -inf -> neginf (default: the dtype's extremes); the gradient is
+        zero at replaced elements."""
+        if not self.is_floating_point():
+            return self.clone()
+        info = np.finfo(self.dtype)
+        out = where(self.isnan(), float(nan), self)
+        out = where(self.isposinf(), float(info.max if posinf is None else posinf), out)
+        return where(self.isneginf(), float(info.min if neginf is None else neginf), out)
+
+    def clamp_min(self, min):  # noqa: A002
+        return self.clamp(min=min)
+
+    def clamp_max(self, max):  # noqa: A002
+        return self.clamp(max=max)
+
+    def logical_and(self, other):
+        return Tensor._wrap(self._xp.logical_and(self.array, self._operand(other).array))
+
+    def logical_or(self, other):
+        return Tensor._wrap(self._xp.logical_or(self.array, self._operand(other).array))
+
+    def logical_xor(self, other):
+        return Tensor._wrap(self._xp.logical_xor(self.array, self._operand(other).array))
+
+    def bitwise_not(self):
+        return ~self
+
+    def floor_divide(self, other):
+        return self // other
+
+    def remainder(self, other):
+        return self % other
+
+    def fmod(self, other):
+        return Tensor._wrap(self._xp.fmod(self.array, self._operand(other).array))
+
+    def trunc(self):
+        return Tensor._wrap(self._xp.trunc(self.array))
+
+    def frac(self):
+        return self - self.trunc()
+
+    def log2(self):
+        return self.log() * (1 / np.log(2))
+
+    def log10(self):
+        return self.log() * (1 / np.log(10))
+
+    def exp2(self):
+        return (self._floating() * float(np.log(2))).exp()
+
+    def expm1(self):
+        return self.exp() - 1
+
+    def tan(self):
+        return self.sin() / self.cos()
+
+    def sinh(self):
+        e = self.exp()
+        return (e - 1 / e) * 0.5
+
+    def cosh(self):
+        e = self.exp()
+        return (e + 1 / e) * 0.5
+
+    def sgn(self):
+        return self.sign()
+
+    def positive(self):
+        return self
+
+    def negative(self):
+        return -self
+
+    def true_divide(self, other):
+        return self / other
+
+    def unique(self, sorted=True, return_inverse=False, return_counts=False, dim=None):  # noqa: A002
+        if dim is not None:
+            raise NotImplementedError("unique: dim is not supported")
+        values, inverse, counts = np.unique(backend.of(self.array).to_numpy(self.array), return_inverse=True,
+                                            return_counts=True)
+        be = backend.of(self.array)
+        out = [Tensor._wrap(be.asarray(values))]
+        if return_inverse:
+            out.append(Tensor._wrap(be.asarray(inverse.reshape(self.shape).astype(np.int64))))
+        if return_counts:
+            out.append(Tensor._wrap(be.asarray(counts.astype(np.int64))))
+        return out[0] if len(out) == 1 else tuple(out)
+
+    def type_as(self, other):
+        return self.to(dtype=other.dtype)
+
+    def nelement(self):
+        return self.numel()
+
+    def ndimension(self):
+        return self.ndim
+
+    @property
+    def itemsize(self):
+        return self.array.itemsize
+
+    def storage_offset(self):
+        """Elements from the start of the memory this tensor views to its first element."""
+        base = self.array
+        while getattr(base, "base", None) is not None and hasattr(base.base, "__array_interface__"):
+            base = base.base
+        if base is self.array or self.device.type != "cpu":
+            return 0
+        start = base.__array_interface__["data"][0]
+        return (self.array.__array_interface__["data"][0] - start) // self.array.itemsize
+
+    def data_ptr(self):
+        if self.device.type == "cuda":
+            return int(self.array.data.ptr)
+        return int(self.array.__array_interface__["data"][0])
+
+    def is_signed(self):
+        return self.dtype.kind in "if"
+
+    def is_complex(self):
+        return self.dtype.kind == "c"
 
     # ------------------------------------------------------------ indexing
     def __getitem__(self, index):
@@ -914,7 +1348,7 @@ class Tensor:
             raise RuntimeError(f"{op}: result of shape {tuple(result.shape)} does not fit the tensor's "
                                f"shape {tuple(self.shape)}")
         if result.dtype.kind == "f" and self.dtype.kind != "f":
-            raise TypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
+            raise DTypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
         if result.requires_grad and self._is_view:
             if self._base_index is None:
                 raise RuntimeError(f"{op}: in-place change of a reshaped, permuted, expanded or detached view "
@@ -966,11 +1400,103 @@ class Tensor:
     def relu_(self):
         return self._inplace(lambda x: x.relu(), "relu_")
 
-    def uniform_(self, a=0.0, b=1.0):
-        return self.fill_array_(_random.generator().uniform(a, b, self.shape))
+    def clip_(self, min=None, max=None):  # noqa: A002
+        return self.clamp_(min, max)
 
-    def normal_(self, mean=0.0, std=1.0):
-        return self.fill_array_(_random.generator().normal(mean, std, self.shape))
+    def clamp_min_(self, min):  # noqa: A002
+        return self.clamp_(min=min)
+
+    def clamp_max_(self, max):  # noqa: A002
+        return self.clamp_(max=max)
+
+    def exp_(self):
+        return self._inplace(lambda x: x.exp(), "exp_")
+
+    def log_(self):
+        return self._inplace(lambda x: x.log(), "log_")
+
+    def sqrt_(self):
+        return self._inplace(lambda x: x.sqrt(), "sqrt_")
+
+    def rsqrt_(self):
+        return self._inplace(lambda x: x.rsqrt(), "rsqrt_")
+
+    def square_(self):
+        return self._inplace(lambda x: x.square(), "square_")
+
+    def reciprocal_(self):
+        return self._inplace(lambda x: x.reciprocal(), "reciprocal_")
+
+    def tanh_(self):
+        return self._inplace(lambda x: x.tanh(), "tanh_")
+
+    def sigmoid_(self):
+        return self._inplace(lambda x: x.sigmoid(), "sigmoid_")
+
+    def neg_(self):
+        return self._inplace(lambda x: -x, "neg_")
+
+    def abs_(self):
+        return self._inplace(lambda x: x.abs(), "abs_")
+
+    def floor_(self):
+        return self._inplace(lambda x: x.floor(), "floor_")
+
+    def round_(self):
+        return self._inplace(lambda x: x.round(), "round_")
+
+    def addcmul_(self, tensor1, tensor2, value=1):
+        return self._inplace(lambda x: x.addcmul(tensor1, tensor2, value), "addcmul_", tensor1, tensor2)
+
+    def addcdiv_(self, tensor1, tensor2, value=1):
+        return self._inplace(lambda x: x.addcdiv(tensor1, tensor2, value), "addcdiv_", tensor1, tensor2)
+
+    def lerp_(self, end, weight):
+        return self._inplace(lambda x: x.lerp(end, weight), "lerp_", end, weight)
+
+    def addmm_(self, mat1, mat2, beta=1, alpha=1):
+        return self._inplace(lambda x: x.addmm(mat1, mat2, beta=beta, alpha=alpha), "addmm_", mat1, mat2)
+
+    def nan_to_num_(self, nan=0.0, posinf=None, neginf=None):
+        return self._inplace(lambda x: x.nan_to_num(nan, posinf, neginf), "nan_to_num_")
+
+    def index_fill_(self, dim, index, value):
+        dim = _dim(dim, self.ndim, "index_fill_")
+        idx = [slice(None)] * self.ndim
+        idx[dim] = self._index_tensor(index, "index_fill_").reshape(-1).array
+        self[tuple(idx)] = value
+        return self
+
+    def index_add_(self, dim, index, source, alpha=1):
+        dim = _dim(dim, self.ndim, "index_add_")
+        index = self._index_tensor(index, "index_add_").reshape(-1)
+        shape = [1] * self.ndim
+        shape[dim] = -1
+        full_index = index.reshape(*shape).expand(*[len(index) if d == dim else n
+                                                    for d, n in enumerate(self._operand(source).shape)])
+        return self.scatter_add_(dim, full_index, _scaled(self._operand(source), alpha))
+
+    def index_add(self, dim, index, source, alpha=1):
+        return self.clone().index_add_(dim, index, source, alpha)
+
+    def uniform_(self, a=0.0, b=1.0, generator=None):
+        return self.fill_array_(_random.numpy_generator(generator).uniform(a, b, self.shape))
+
+    def normal_(self, mean=0.0, std=1.0, generator=None):
+        return self.fill_array_(_random.numpy_generator(generator).normal(mean, std, self.shape))
+
+    def exponential_(self, lambd=1.0, generator=None):
+        return self.fill_array_(_random.numpy_generator(generator).exponential(1.0 / lambd, self.shape))
+
+    def bernoulli_(self, p=0.5, generator=None):
+        prob = p.numpy() if isinstance(p, Tensor) else p
+        return self.fill_array_(_random.numpy_generator(generator).random(self.shape) < prob)
+
+    def bernoulli(self, p=None, generator=None):
+        return bernoulli(self, p, generator)
+
+    def multinomial(self, num_samples, replacement=False, generator=None):
+        return multinomial(self, num_samples, replacement, generator)
 
     def fill_array_(self, array):
         """Write a numpy array into self in place (no graph); used by init."""
@@ -1028,6 +1554,20 @@ def _is_dtype_name(x):
         return False
     except ValueError:
         return True
+
+
+def _scaled(t, k):
+    """t * k, skipping the multiply for k == 1 (addmm's alpha/beta)."""
+    return t if isinstance(k, numbers.Number) and k == 1 else t * k
+
+
+def _check_broadcast(op, a, b):
+    """Raise ShapeError (a RuntimeError, as in PyTorch) when shapes a and b do not broadcast."""
+    try:
+        np.broadcast_shapes(tuple(a), tuple(b))
+    except ValueError:
+        raise ShapeError(f"{op}: the size of tensor a {tuple(a)} must match the size of tensor b {tuple(b)} "
+                         "where neither is 1 (broadcasting from the trailing dimension)") from None
 
 
 def _dim(dim, ndim, op):
@@ -1112,24 +1652,24 @@ def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
     return Tensor._wrap(be.xp.linspace(start, end, steps, dtype=np.dtype(dtype or _default_dtype)), requires_grad)
 
 
-def _random_tensor(sample, size, dtype, device, requires_grad):
+def _random_tensor(sample, size, dtype, device, requires_grad, generator=None):
     shape = _shape_arg(size)
     dtype = np.dtype(dtype or _default_dtype)
-    array = sample(_random.generator(), shape).astype(dtype, copy=False)
+    array = sample(_random.numpy_generator(generator), shape).astype(dtype, copy=False)
     return Tensor._wrap(backend.for_device(_device_type(device)).asarray(array), requires_grad)
 
 
-def rand(*size, dtype=None, device=None, requires_grad=False):
-    """Uniform on [0, 1) from nerve's seeded generator."""
-    return _random_tensor(lambda g, s: g.random(s), size, dtype, device, requires_grad)
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Uniform on [0, 1) from ``generator`` (default: nerve's seeded one)."""
+    return _random_tensor(lambda g, s: g.random(s), size, dtype, device, requires_grad, generator)
 
 
-def randn(*size, dtype=None, device=None, requires_grad=False):
-    """Standard normal from nerve's seeded generator."""
-    return _random_tensor(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad)
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False):
+    """Standard normal from ``generator`` (default: nerve's seeded one)."""
+    return _random_tensor(lambda g, s: g.standard_normal(s), size, dtype, device, requires_grad, generator)
 
 
-def randint(low, high=None, size=None, dtype=None, device=None):
+def randint(low, high=None, size=None, generator=None, dtype=None, device=None, requires_grad=False):
     """Integers in [low, high): ``randint(high, size)`` or ``randint(low, high, size)``."""
     if size is None and isinstance(high, (tuple, list, Size)):
         low, high, size = 0, low, high
@@ -1137,11 +1677,62 @@ def randint(low, high=None, size=None, dtype=None, device=None):
         low, high = 0, low
     if size is None:
         raise TypeError("randint: missing required argument 'size'")
-    return _random_tensor(lambda g, s: g.integers(low, high, s), size, dtype or int64, device, False)
+    return _random_tensor(lambda g, s: g.integers(low, high, s), size, dtype or int64, device, False, generator)
 
 
-def randperm(n, dtype=None, device=None):
-    return _random_tensor(lambda g, s: g.permutation(n), (), dtype or int64, device, False)
+def randperm(n, generator=None, dtype=None, device=None, requires_grad=False):
+    return _random_tensor(lambda g, s: g.permutation(n), (), dtype or int64, device, False, generator)
+
+
+def normal(mean, std=1.0, size=None, generator=None, dtype=None, device=None, requires_grad=False):
+    """Normal samples: ``normal(mean, std, size)`` with numbers, or elementwise with tensor mean/std (broadcast)."""
+    if isinstance(mean, Tensor) or isinstance(std, Tensor):
+        ref = mean if isinstance(mean, Tensor) else std
+        m = np.asarray(backend.of(ref.array).to_numpy(mean.array) if isinstance(mean, Tensor) else mean)
+        sd = np.asarray(backend.of(ref.array).to_numpy(std.array) if isinstance(std, Tensor) else std)
+        shape = np.broadcast_shapes(m.shape, sd.shape)
+        return _random_tensor(lambda g, s: g.normal(m, sd, s), shape, ref.dtype, ref.device, False, generator)
+    if size is None:
+        raise TypeError("normal: with number mean and std, 'size' is required")
+    return _random_tensor(lambda g, s: g.normal(mean, std, s), size, dtype, device, requires_grad, generator)
+
+
+def bernoulli(input, p=None, generator=None):
+    """0/1 samples with probability ``input`` (or the number ``p``), in input's dtype."""
+    prob = backend.of(input.array).to_numpy(input.array) if p is None else p
+    return _random_tensor(lambda g, s: g.random(s) < prob, input.shape, input.dtype, input.device, False, generator)
+
+
+def multinomial(input, num_samples, replacement=False, generator=None):
+    """Indices sampled from the rows of ``input`` (non-negative weights, 1-D or 2-D), int64.
+
+    Without replacement the weights of drawn indices drop out (Gumbel top-k); PyTorch's sampler is
+    different, so the draws differ from PyTorch's for one seed, but have the same distribution.
+    """
+    if input.ndim not in (1, 2):
+        raise ShapeError(f"multinomial: input must be 1-D or 2-D, got {input.ndim}-D")
+    w = backend.of(input.array).to_numpy(input.array).astype(np.float64)
+    rows = w.reshape(-1, w.shape[-1])
+    n = rows.shape[-1]
+    if (rows < 0).any() or not np.isfinite(rows).all():
+        raise RuntimeError("multinomial: probability tensor contains either inf, nan or an element < 0")
+    total = rows.sum(-1, keepdims=True)
+    if (total <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and num_samples > n:
+        raise RuntimeError(f"multinomial: cannot sample n_sample={num_samples} > prob_dist.size(-1)={n} "
+                           "samples without replacement")
+    g = _random.numpy_generator(generator)
+    if replacement:
+        cdf = np.cumsum(rows / total, axis=-1)
+        u = g.random((rows.shape[0], num_samples))
+        out = np.stack([np.searchsorted(c, v, side="right") for c, v in zip(cdf, u)]).clip(max=n - 1)
+    else:
+        with np.errstate(divide="ignore"):
+            keys = np.log(rows) - np.log(-np.log(g.random(rows.shape)))
+        out = np.argsort(-keys, axis=-1, kind="stable")[:, :num_samples]
+    out = out.astype(np.int64).reshape(*w.shape[:-1], num_samples)
+    return Tensor._wrap(backend.of(input.array).asarray(out))
 
 
 def _like(fn, t, dtype, device, requires_grad, *args):
@@ -1166,6 +1757,12 @@ def rand_like(t, dtype=None, device=None, requires_grad=False):
 
 def randn_like(t, dtype=None, device=None, requires_grad=False):
     return _like(randn, t, dtype, device, requires_grad)
+
+
+def randint_like(t, low=0, high=None, dtype=None, device=None, requires_grad=False):
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(t.shape), dtype=dtype or t.dtype, device=device or t.device)
 
 
 def full_like(t, fill_value, dtype=None, device=None, requires_grad=False):
@@ -1207,13 +1804,13 @@ def cat(tensors, dim=0):
     ts = _tensors(tensors, "cat")
     for i, t in enumerate(ts):
         if t.ndim == 0:
-            raise ValueError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
+            raise ShapeError(f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated; use stack")
     ref = next((t for t in ts if t.ndim), ts[0])
     ts = [t for t in ts if not (t.ndim == 1 and t.numel() == 0 and ref.ndim > 1)]  # PyTorch skips legacy empties
     dim = _dim(dim, ref.ndim, "cat")
     for t in ts:
         if t.ndim != ref.ndim or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref.shape)) if i != dim):
-            raise ValueError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
+            raise ShapeError(f"cat: tensors must match except in dimension {dim}, got {tuple(ref.shape)} and "
                              f"{tuple(t.shape)}")
     return ops.shape.Cat.apply(dim, *ts)
 
@@ -1222,7 +1819,7 @@ def stack(tensors, dim=0):
     ts = _tensors(tensors, "stack")
     for t in ts:
         if t.shape != ts[0].shape:
-            raise ValueError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
+            raise ShapeError(f"stack: expects each tensor to be equal size, got {tuple(ts[0].shape)} and "
                              f"{tuple(t.shape)}")
     return ops.shape.Stack.apply(_dim(dim, ts[0].ndim + 1, "stack"), *ts)
 
@@ -1254,3 +1851,4 @@ def minimum(a, b):
 
 
 autograd.register_tensor_class(Tensor)
+_random.register_tensor_class(Tensor)
