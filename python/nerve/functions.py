@@ -589,17 +589,14 @@ def meshgrid(*tensors, indexing="ij"):
     if indexing not in ("ij", "xy"):
         raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
     ts = list(tensors)
-    if indexing == "xy" and len(ts) >= 2:
-        ts[0], ts[1] = ts[1], ts[0]
     shape = [t.numel() for t in ts]
     out = []
     for i, x in enumerate(ts):
         view = [1] * len(ts)
         view[i] = -1
         out.append(x.reshape(*view).expand(*shape))
-    if indexing == "xy" and len(out) >= 2:
+    if indexing == "xy" and len(out) >= 2:  # Cartesian: the first two axes swap
         out = [o.transpose(0, 1) for o in out]
-        out[0], out[1] = out[1], out[0]
     return tuple(out)
 
 
