@@ -335,7 +335,9 @@ class Tensor:
             extras.append("requires_grad=True")
         return "tensor(" + body + "".join(", " + e for e in extras) + ")"
 
-    def to(self, *args, dtype=None, device=None, copy=False):
+    def to(self, *args, dtype=None, device=None, copy=False, non_blocking=False, memory_format=None):
+        """Move and/or cast: ``to(device)``, ``to(dtype)``, ``to(other)``; ``non_blocking`` and ``memory_format``
+        are accepted (copies are synchronous; tensors are row-major)."""
         for a in args:
             if isinstance(a, Tensor):
                 dtype, device = a.dtype, a.device
@@ -350,10 +352,17 @@ class Tensor:
             out = ops.copy.Cast.apply(out, np.dtype(dtype))
         return out.clone() if copy and out is self else out
 
-    def cpu(self):
+    def cpu(self, memory_format=None):
         return self.to("cpu")
 
-    def cuda(self, device=None):
+    def pin_memory(self, device=None):
+        """PyTorch pins host memory for faster GPU copies; numpy arrays need nothing: self."""
+        return self
+
+    def is_pinned(self, device=None):
+        return False
+
+    def cuda(self, device=None, non_blocking=False):
         return self.to("cuda" if device is None else Device("cuda", device if isinstance(device, numbers.Integral)
                                                            else Device(device).index))
 
@@ -787,9 +796,14 @@ class Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (tuple, list, Size)) and not isinstance(shape[0], numbers.Integral):
             # view(dtype): the same bytes read as another dtype (no gradient), as PyTorch
             return Tensor._wrap(self.array.view(np.dtype(shape[0])))._view_of(self)
-        if not self.array.flags.c_contiguous and self.numel() > 1:
-            raise RuntimeError("view: the tensor is not contiguous; use reshape() or contiguous().view()")
-        return self.reshape(*shape)
+        out = self.reshape(*shape)
+        # PyTorch's rule: a view needs strides that fit the new shape (splitting or merging dims
+        # that are laid out together), not full contiguity; numpy's reshape copies exactly when they do not.
+        if self.numel() > 1 and not self._xp.may_share_memory(out.array, self.array):
+            raise ShapeError(f"view: size {list(out.shape)} is not compatible with input tensor's size "
+                             f"{tuple(self.shape)} and stride {self.stride()} (at least one dimension spans across "
+                             "two contiguous subspaces); use reshape() or contiguous().view()")
+        return out
 
     def view_as(self, other):
         return self.view(other.shape)
