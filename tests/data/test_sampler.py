@@ -41,8 +41,10 @@ def test_subset_weighted_and_batch_samplers():
 
 def test_dataloader_with_generator_sampler_and_batch_sampler():
     ds = _dataset()
-    first = [x.tolist() for x, _ in DataLoader(ds, batch_size=4, shuffle=True, generator=nerve.Generator().manual_seed(1))]
-    again = [x.tolist() for x, _ in DataLoader(ds, batch_size=4, shuffle=True, generator=nerve.Generator().manual_seed(1))]
+    def epoch(seed):
+        return [x.tolist() for x, _ in DataLoader(ds, 4, shuffle=True, generator=nerve.Generator().manual_seed(seed))]
+
+    first, again = epoch(1), epoch(1)
     assert first == again and sorted(sum(first, [])) == list(range(10)) and [len(b) for b in first] == [4, 4, 2]
     loader = DataLoader(ds, batch_size=3, sampler=SequentialSampler(ds), drop_last=True, pin_memory=True,
                         pin_memory_device="", collate_fn=None)
