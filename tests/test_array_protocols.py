@@ -54,7 +54,7 @@ def test_cuda_array_interface_and_dlpack_with_cupy():
     import cupy
     t = nerve.arange(6, dtype=nerve.float32, device="cuda")
     iface = t.__cuda_array_interface__
-    assert iface["shape"] == (6,) and iface["data"][0] == t.data.data.ptr
+    assert iface["shape"] == (6,) and iface["data"][0] == t.array.data.ptr
     c = cupy.from_dlpack(t)
     c[0] = 7.0
     assert t[0].item() == 7.0

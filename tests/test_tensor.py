@@ -141,11 +141,20 @@ def test_fill_zero_and_inplace_arithmetic():
     assert x._version == before + 1
 
 
-def test_data_is_the_array_and_skips_autograd():
+def test_data_is_a_tensor_sharing_memory_outside_autograd():
     w = nerve.ones(3, requires_grad=True)
-    assert isinstance(w.data, np.ndarray)
-    w.data = w.data * 2
+    d = w.data
+    assert isinstance(d, nerve.Tensor) and not d.requires_grad and d.grad_fn is None
+    assert np.shares_memory(d.array, w.array)
+    w.data = w.data * 2  # assignment replaces the storage
     assert w.tolist() == [2, 2, 2] and w.requires_grad and w.is_leaf
+    before = w._version
+    w.data.add_(nerve.ones(3), alpha=-0.5)  # old-style SGD step: no graph, no leaf-in-place error
+    assert w.tolist() == [1.5, 1.5, 1.5] and w.is_leaf and w._version == before  # .data is not version-tracked
+    w.data.copy_(nerve.zeros(3))
+    assert w.tolist() == [0, 0, 0]
+    with pytest.raises(TypeError, match="data: expected a Tensor"):
+        w.data = np.zeros(3)
 
 
 def test_tensor_math_methods_exist_with_pytorch_names():

@@ -10,24 +10,40 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from nerve import _C  # noqa: E402
-from nerve.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from nerve.autograd import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad, set_grad_enabled,
+)
 from nerve.device import device
-from nerve.random import initial_seed, manual_seed
+from nerve.errors import DTypeError, ShapeError
+from nerve.random import (
+    Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
+)
 from nerve.tensor import (
-    Size, Tensor, arange, as_tensor, bool_, cat, empty, empty_like, eye, float16, float32, float64,
-    from_dlpack, from_numpy, full, full_like, get_default_dtype, int8, int16, int32, int64, linspace,
-    maximum, minimum, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-    set_default_dtype, stack, tensor, uint8, where, zeros, zeros_like,
+    Size, Tensor, arange, as_tensor, bernoulli, bool_, cat, dtype, empty, empty_like, eye, finfo, float16,
+    float32, float64, from_dlpack, from_numpy, full, full_like, get_default_dtype, iinfo, int8, int16, int32,
+    int64, linspace, maximum, minimum, multinomial, normal, ones, ones_like, rand, rand_like, randint,
+    randint_like, randn, randn_like, randperm, set_default_dtype, set_printoptions, stack, tensor, uint8, where,
+    zeros, zeros_like,
 )
 from nerve.functions import (
-    abs, add, allclose, amax, amin, argmax, argmin, bmm, chunk, clamp, clone, cos, div, dot, eq, equal, exp,
-    flatten, gather, ge, gt, isfinite, isnan, le, log, log1p, log_softmax, logsumexp, lt, masked_fill, matmul,
-    max, mean, min, mm, mul, narrow, ne, neg, norm, numel, permute, pow, relu, reshape, rsqrt, sigmoid, sin,
-    softmax, split, sqrt, square, squeeze, std, sub, sum, tanh, transpose, tril, triu, unbind, unsqueeze, var,
+    abs, add, addbmm, addcdiv, addcmul, addmm, addmv, all, allclose, amax, amin, any, argmax, argmin, argsort,
+    argwhere, baddbmm, bitwise_not, block_diag, bmm, broadcast_tensors, broadcast_to, cdist, ceil, chunk, clamp,
+    clamp_max, clamp_min, clip, clone, cos, cosh, count_nonzero, cumprod, cumsum, diag, diagonal, div, dot,
+    einsum, eq, equal, exp, exp2, expm1, flatten, flip, fliplr, flipud, floor, floor_divide, fmod, frac, gather,
+    ge, gt, hstack, index_add, index_select, is_floating_point, is_tensor, isclose, isfinite, isinf, isnan,
+    kthvalue, le, lerp, log, log1p, log2, log10, log_softmax, logical_and, logical_not, logical_or, logical_xor,
+    logsumexp, lt, masked_fill, masked_select, matmul, max, mean, meshgrid, min, mm, moveaxis, movedim, mul, mv,
+    nan_to_num, narrow, ne, neg, nelement, nonzero, norm, numel, outer, permute, pow, prod, reciprocal, relu,
+    remainder, repeat_interleave, reshape, roll, round, rsqrt, scatter, scatter_add, select, sgn, sigmoid, sign,
+    sin, sinh, softmax, sort, split, sqrt, square, squeeze, std, sub, sum, swapaxes, swapdims, t,
+    take_along_dim, tan, tanh, tile, topk, trace, transpose, tril, triu, true_divide, trunc, type_as, unbind,
+    unflatten, unique, unsqueeze, var, vstack,
 )
+from nerve.kernels import get_num_threads, set_num_threads
 
 # PyTorch's dtype aliases (they shadow builtins only inside this namespace).
-half, float, double, long, int, bool = float16, float32, float64, int64, int32, bool_  # noqa: A001
+half, float, double, long, int, short, bool = float16, float32, float64, int64, int32, int16, bool_  # noqa: A001
+concat = concatenate = cat
 from nerve import cuda
 from nerve.info import info
 from nerve import nn
@@ -35,3 +51,4 @@ from nerve.serialization import load, save
 from nerve import optim
 from nerve import data
 from nerve import distributed
+from nerve import backends, kernels, testing, utils

@@ -20,8 +20,8 @@ import numpy as np
 
 from nerve import backend
 
-__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "backward",
-           "register_tensor_class"]
+__all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode",
+           "is_inference_mode_enabled", "backward", "register_tensor_class"]
 
 _state = threading.local()
 
@@ -39,7 +39,8 @@ def is_grad_enabled():
 
 
 class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off."""
+    """Turn graph recording on or off: as a function call (``set_grad_enabled(False)``), a context
+    manager (restores the previous mode on exit) or a decorator."""
 
     def __init__(self, mode):
         self.mode = bool(mode)
@@ -52,6 +53,16 @@ class set_grad_enabled:
     def __exit__(self, *exc):
         _state.enabled = self.prev
         return False
+
+    def __call__(self, fn):
+        _state.enabled = self.prev  # as a decorator it applies only inside fn
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+        return wrapper
 
 
 class _GradMode:
@@ -88,6 +99,44 @@ class enable_grad(_GradMode):
     mode = True
 
 
+def is_inference_mode_enabled():
+    return getattr(_state, "inference", False)
+
+
+class inference_mode:
+    """PyTorch's ``inference_mode(mode=True)``: no graph recording inside the block or decorated
+    function (``@inference_mode``, ``@inference_mode()``, ``@inference_mode(False)``). nerve has no
+    separate inference tensors, so this is ``no_grad`` plus ``is_inference_mode_enabled()``."""
+
+    def __new__(cls, mode=True):
+        if callable(mode):  # bare decorator: @nerve.inference_mode
+            return cls(True)(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode=True):
+        self.mode = bool(mode)
+
+    def __enter__(self):
+        self.prev = (is_grad_enabled(), is_inference_mode_enabled())
+        if self.mode:
+            _state.enabled = False
+        _state.inference = self.mode
+        return self
+
+    def __exit__(self, *exc):
+        _state.enabled, _state.inference = self.prev
+        return False
+
+    def __call__(self, fn):
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with inference_mode(mode):
+                return fn(*args, **kwargs)
+        return wrapper
+
+
 class VersionCounter:
     """Shared by a tensor and its views; bumped by every in-place change."""
     __slots__ = ("value",)
@@ -109,9 +158,9 @@ class Context:
             needs.append(grad)
             nodes.append((x if x.grad_fn is None else x.grad_fn) if grad else None)
             outputs.append(x.output_nr if grad else 0)
-            shapes.append((x.data.shape, x.data.dtype) if grad else None)
+            shapes.append((x.array.shape, x.array.dtype) if grad else None)
             if isinstance(x, Tensor):
-                self._inputs_by_array[id(x.data)] = x
+                self._inputs_by_array[id(x.array)] = x
         self.needs_input_grad = tuple(needs)
         self.next_nodes = tuple(nodes)
         self.next_outputs = tuple(outputs)
@@ -133,10 +182,10 @@ class Context:
     def _track_outputs(self, outputs):
         """Saved arrays that are an output itself get that output's version counter."""
         self._inputs_by_array = None  # needed only while forward runs
-        self.output_meta = tuple((out.data.shape, out.data.dtype) for out in outputs)
+        self.output_meta = tuple((out.array.shape, out.array.dtype) for out in outputs)
         if self._saved is None:
             return
-        by_array = {id(out.data): out._version_counter for out in outputs}
+        by_array = {id(out.array): out._version_counter for out in outputs}
         self._saved_versions = tuple(
             (by_array[id(a)], by_array[id(a)].value) if (v is None and id(a) in by_array) else v
             for a, v in zip(self._saved, self._saved_versions))
@@ -189,14 +238,14 @@ class Function:
     def apply(cls, *args, **kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)]
         if len(tensors) > 1:
-            kind = type(tensors[0].data)
+            kind = type(tensors[0].array)
             for t in tensors[1:]:  # numpy arrays are all on the CPU; cupy arrays need a device check
-                if type(t.data) is not kind or kind is not np.ndarray and t.device != tensors[0].device:
+                if type(t.array) is not kind or kind is not np.ndarray and t.device != tensors[0].device:
                     raise RuntimeError(f"{cls.name()}: expected all tensors on one device, got "
                                        f"{tensors[0].device} and {t.device}")
         record = is_grad_enabled() and any(t.requires_grad for t in tensors)
         ctx = Context(cls, args) if record else _NO_CONTEXT
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         with _ieee():
             out = cls.forward(ctx, *arrays, **kwargs)
         several = isinstance(out, tuple)
@@ -236,9 +285,9 @@ def backward(tensor, grad=None, retain_graph=False):
             raise RuntimeError(
                 f"backward: grad can be implicitly created only for scalar outputs, got shape {tuple(tensor.shape)}; "
                 "pass a gradient of the same shape")
-        grad = xp.ones(tensor.shape, dtype=tensor.data.dtype)
+        grad = xp.ones(tensor.shape, dtype=tensor.array.dtype)
     else:
-        grad = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.data.dtype)
+        grad = grad.array if isinstance(grad, Tensor) else xp.asarray(grad, dtype=tensor.array.dtype)
         if tuple(grad.shape) != tuple(tensor.shape):
             raise RuntimeError(f"backward: gradient has shape {tuple(grad.shape)}, expected {tuple(tensor.shape)}")
     root = tensor.grad_fn
@@ -313,11 +362,11 @@ def _accumulate(leaf, g):
         raise RuntimeError(
             f"backward: gradient of shape {tuple(g.shape)} does not match tensor of shape {tuple(leaf.shape)} "
             "(an op's backward returned the wrong shape)")
-    g = g.astype(leaf.data.dtype, copy=False)
+    g = g.astype(leaf.array.dtype, copy=False)
     if leaf.grad is None:
         leaf.grad = Tensor._wrap(g.copy())
     else:
-        leaf.grad.data = leaf.grad.data + g
+        leaf.grad.array = leaf.grad.array + g
     # Post-accumulate hooks: a leaf may carry a list `_post_accumulate_grad_hooks` of fn(leaf), each called
     # after a gradient is added to its .grad (once per graph edge into the leaf). DistributedDataParallel
     # uses it to start a bucket's all-reduce as soon as the bucket's gradients are complete.

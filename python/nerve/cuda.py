@@ -1,6 +1,7 @@
 """GPU availability: CUDA tensors need CuPy, a visible GPU, and (for our own
 kernels) the nerve._cuda extension."""
 import functools
+import sys
 
 
 @functools.lru_cache(maxsize=None)
@@ -40,3 +41,33 @@ def device_count():
         return 0
     import cupy
     return cupy.cuda.runtime.getDeviceCount()
+
+
+def manual_seed(seed):
+    """Seed the GPU's random numbers (CuPy's generator, when CuPy is loaded); harmless without a GPU.
+    nerve's own random ops draw from nerve.manual_seed's generator on every device."""
+    if "cupy" in sys.modules:
+        sys.modules["cupy"].random.seed(int(seed) % 2 ** 32)
+
+
+def manual_seed_all(seed):
+    """manual_seed for every GPU (one CuPy generator serves them here)."""
+    manual_seed(seed)
+
+
+def synchronize(device=None):
+    """Wait for the GPU's queued work; a no-op without CuPy loaded."""
+    if "cupy" in sys.modules and is_available():
+        sys.modules["cupy"].cuda.Device().synchronize()
+
+
+def empty_cache():
+    """Give CuPy's cached free blocks back to the driver; a no-op without CuPy loaded."""
+    if "cupy" in sys.modules:
+        sys.modules["cupy"].get_default_memory_pool().free_all_blocks()
+
+
+def current_device():
+    if not is_available():
+        raise RuntimeError(f"cuda.current_device: {unavailable_reason()}")
+    return sys.modules["cupy"].cuda.runtime.getDevice()

@@ -58,7 +58,7 @@ def _encode(obj, arrays):
         return f"a{len(arrays) - 1}"
 
     if isinstance(obj, Tensor):
-        return {"tensor": array(obj.data), "requires_grad": bool(obj.requires_grad)}
+        return {"tensor": array(obj.array), "requires_grad": bool(obj.requires_grad)}
     if isinstance(obj, np.ndarray) or type(obj).__module__.startswith("cupy"):
         return {"ndarray": array(obj)}
     if isinstance(obj, np.generic):
@@ -254,7 +254,7 @@ def _safetensors_bytes(obj, metadata):
         if not isinstance(name, str):
             raise TypeError(f"nerve.save: safetensors names must be str, got {type(name).__name__} {name!r}")
         if isinstance(value, Tensor):
-            value = value.data
+            value = value.array
         if not (isinstance(value, np.ndarray) or type(value).__module__.startswith("cupy")):
             raise TypeError(f"nerve.save: a safetensors file holds tensors only, but {name!r} is a "
                             f"{type(value).__name__}; put numbers and strings in metadata= or save as .npz")
@@ -698,7 +698,7 @@ def _torch_save(obj, f, path):
 
     def value(v):
         if isinstance(v, Tensor):
-            tensor(v.data, v.requires_grad)
+            tensor(v.array, v.requires_grad)
         elif isinstance(v, np.ndarray) or type(v).__module__.startswith("cupy"):
             tensor(v, False)
         elif isinstance(v, np.generic):

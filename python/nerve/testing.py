@@ -11,7 +11,7 @@ _EPS32 = float(np.finfo(np.float32).eps)
 
 
 def _array(x):
-    return np.asarray(x.data if isinstance(x, Tensor) else x)
+    return np.asarray(x.array if isinstance(x, Tensor) else x)
 
 
 def noncontiguous(a):
@@ -37,14 +37,14 @@ def _copy_keeping_layout(a):
 
 def numerical_grad(fn, inputs, index, w, eps=1e-6):
     """d sum(fn(*inputs) * w) / d inputs[index] by central differences."""
-    x = inputs[index].data
+    x = inputs[index].array
     grad = np.zeros(x.shape)
     for i in np.ndindex(*x.shape):
         old = x[i]
         x[i] = old + eps
-        plus = float((np.asarray(fn(*inputs).data, dtype=np.float64) * w).sum())
+        plus = float((np.asarray(fn(*inputs).array, dtype=np.float64) * w).sum())
         x[i] = old - eps
-        minus = float((np.asarray(fn(*inputs).data, dtype=np.float64) * w).sum())
+        minus = float((np.asarray(fn(*inputs).array, dtype=np.float64) * w).sum())
         x[i] = old
         grad[i] = (plus - minus) / (2 * eps)
     return grad
@@ -74,7 +74,7 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, raise_exception=True, 
         out = fn(*leaves)
         if out.requires_grad:
             out.backward(Tensor._wrap(w.astype(out.dtype)))
-        ana = np.zeros(x.shape) if x.grad is None else np.asarray(x.grad.data, dtype=np.float64)
+        ana = np.zeros(x.shape) if x.grad is None else np.asarray(x.grad.array, dtype=np.float64)
         bad = ~np.isclose(ana, num, atol=atol, rtol=rtol)
         if bad.any():
             j = np.unravel_index(np.argmax(np.abs(ana - num) * bad), ana.shape)
@@ -115,7 +115,7 @@ def check_op(nerve_fn, numpy_fn, shapes, low=-2.0, high=2.0, grad=True, nonconti
         out = nerve_fn(*[Tensor._wrap(x) for x in inputs])
         assert out.dtype == np.float64, f"check_op: float64 inputs gave a {out.dtype} output"
         assert tuple(out.shape) == ref.shape, f"check_op: output shape {tuple(out.shape)}, expected {ref.shape}"
-        np.testing.assert_allclose(np.asarray(out.data), ref, rtol=1e-9, atol=1e-12,
+        np.testing.assert_allclose(np.asarray(out.array), ref, rtol=1e-9, atol=1e-12,
                                    err_msg="check_op: float64 forward differs from the NumPy reference")
 
     x32 = [x.astype(np.float32) for x in xs]
@@ -123,7 +123,7 @@ def check_op(nerve_fn, numpy_fn, shapes, low=-2.0, high=2.0, grad=True, nonconti
     numpy_err = np.abs(np.asarray(numpy_fn(*x32), dtype=np.float64) - ref32)
     out32 = nerve_fn(*[Tensor._wrap(x) for x in x32])
     assert out32.dtype == np.float32, f"check_op: float32 inputs gave a {out32.dtype} output"
-    err = np.abs(np.asarray(out32.data, dtype=np.float64) - ref32)
+    err = np.abs(np.asarray(out32.array, dtype=np.float64) - ref32)
     tol = 2 * (numpy_err.max() if numpy_err.size else 0.0) + 4 * _EPS32 * (1 + np.abs(ref32))
     assert np.all(err <= tol), (f"check_op: float32 error {err.max():.3g} exceeds the float32 tolerance "
                                 f"(NumPy's own float32 error is {numpy_err.max() if numpy_err.size else 0:.3g})")

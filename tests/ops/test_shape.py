@@ -184,10 +184,16 @@ def test_views_share_memory_and_version():
     assert x[1].tolist() == [7, 7, 7, 7]
 
 
-def test_view_of_non_contiguous_raises():
-    with pytest.raises(RuntimeError, match="view: the tensor is not contiguous"):
+def test_view_of_non_contiguous_raises_only_when_strides_do_not_fit():
+    with pytest.raises(RuntimeError, match="view: size \\[12\\] is not compatible"):
         nerve.ones(3, 4).T.view(12)
     assert nerve.ones(3, 4).T.reshape(12).shape == (12,)
+    # PyTorch allows these: a column slice split along its last dim, a transpose viewed with a new leading 1
+    x = nerve.arange(24.0).reshape(2, 12)
+    q = x[:, 4:8]  # row-strided
+    v = q.view(2, 2, 2)
+    assert np.shares_memory(v.numpy(), x.numpy()) and v.tolist() == q.reshape(2, 2, 2).tolist()
+    assert nerve.ones(3, 4).T.view(1, 4, 3).shape == (1, 4, 3)
 
 
 def test_shape_errors():

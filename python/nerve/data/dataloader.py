@@ -103,10 +103,19 @@ def _worker_loop(dataset, fetch, index_queue, result_queue, worker_id, num_worke
 
 
 class DataLoader:
-    """Iterate over ``dataset`` in batches of ``batch_size`` (None: single samples)."""
+    """Iterate over ``dataset`` in batches of ``batch_size`` (None: single samples).
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, num_workers=0, collate_fn=None, drop_last=False,
-                 worker_init_fn=None, generator=None, timeout=0, multiprocessing_context=None, sampler=None):
+    The order comes from ``sampler`` (an iterable of indices), or ``batch_sampler`` (lists of indices),
+    or else all indices, shuffled by ``generator`` (a nerve.Generator; default nerve's seeded one) when
+    ``shuffle``. ``pin_memory``, ``pin_memory_device``, ``persistent_workers`` and ``in_order`` are accepted
+    for PyTorch's sake and change nothing here (CPU arrays need no pinning; workers start each epoch, which
+    gives the same batches); ``prefetch_factor`` batches per worker are kept in flight.
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None, num_workers=0,
+                 collate_fn=None, pin_memory=False, drop_last=False, timeout=0, worker_init_fn=None,
+                 multiprocessing_context=None, generator=None, *, prefetch_factor=None, persistent_workers=False,
+                 pin_memory_device="", in_order=True):
         if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size <= 0):
             raise ValueError(f"DataLoader: batch_size should be a positive integer or None, got {batch_size!r}")
         if num_workers < 0:
@@ -115,13 +124,28 @@ class DataLoader:
             raise ValueError(f"DataLoader: timeout should be >= 0, got {timeout}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        if batch_sampler is not None:
+            if batch_size != 1 or shuffle or sampler is not None or drop_last:
+                raise ValueError("DataLoader: batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                                 "sampler, and drop_last")
+            batch_size = None
+        if persistent_workers and num_workers == 0:
+            raise ValueError("DataLoader: persistent_workers option needs num_workers > 0")
+        if prefetch_factor is not None and prefetch_factor <= 0:
+            raise ValueError(f"DataLoader: prefetch_factor should be a positive integer, got {prefetch_factor!r}")
         self.sampler = sampler  # iterable of indices (e.g. DistributedSampler); None: all, maybe shuffled
-        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, shuffle, drop_last
+        self.batch_sampler = batch_sampler
+        self.dataset, self.batch_size, self.shuffle, self.drop_last = dataset, batch_size, bool(shuffle), drop_last
         self.num_workers, self.worker_init_fn, self.generator, self.timeout = num_workers, worker_init_fn, generator, timeout
         self.collate_fn = collate_fn if collate_fn is not None else default_collate
         self.multiprocessing_context = multiprocessing_context
+        self.pin_memory, self.pin_memory_device, self.in_order = pin_memory, pin_memory_device, in_order
+        self.persistent_workers = persistent_workers
+        self.prefetch_factor = 2 if prefetch_factor is None else int(prefetch_factor)
 
     def __len__(self):
+        if self.batch_sampler is not None:
+            return len(self.batch_sampler)
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
         if self.batch_size is None:
             return n
@@ -129,11 +153,14 @@ class DataLoader:
 
     def _batches(self):
         """Index lists of one epoch (drawn from the generator now)."""
-        gen = self.generator or _random.generator()
+        if self.batch_sampler is not None:
+            return [np.asarray(list(b), dtype=np.int64) for b in self.batch_sampler]
         if self.sampler is not None:
             order = np.fromiter(iter(self.sampler), dtype=np.int64)
+        elif self.shuffle:
+            order = _random.numpy_generator(self.generator).permutation(len(self.dataset))
         else:
-            order = gen.permutation(len(self.dataset)) if self.shuffle else np.arange(len(self.dataset))
+            order = np.arange(len(self.dataset))
         n = len(order)
         if self.batch_size is None:
             return [int(i) for i in order]
@@ -141,7 +168,7 @@ class DataLoader:
         return [order[i:i + self.batch_size] for i in range(0, stop, self.batch_size)]
 
     def _fetch(self, indices):
-        if self.batch_size is None:
+        if self.batch_size is None and self.batch_sampler is None:
             return self.dataset[indices]
         if isinstance(self.dataset, TensorDataset) and self.collate_fn is default_collate:
             return self.dataset.batch(indices)
@@ -151,7 +178,7 @@ class DataLoader:
         batches = self._batches()
         if self.num_workers == 0:
             return (self._fetch(b) for b in batches)
-        gen = self.generator or _random.generator()
+        gen = _random.numpy_generator(self.generator)
         return _MultiProcessIter(self, batches, int(gen.integers(2 ** 62)))
 
 
@@ -172,7 +199,7 @@ class _MultiProcessIter:
             self.workers.append(w)
         self.sent = self.received = 0
         self.pending = {}
-        self.prefetch = 2 * loader.num_workers
+        self.prefetch = loader.prefetch_factor * loader.num_workers
         while self.sent < min(self.prefetch, len(batches)):
             self._send()
 

@@ -44,7 +44,7 @@ class TensorDataset(Dataset):
 
     def batch(self, indices):
         """The collated batch for an index array (DataLoader's fast path): one gather per tensor."""
-        return tuple(Tensor._wrap(t.data[indices]) for t in self.tensors)
+        return tuple(Tensor._wrap(t.array[indices]) for t in self.tensors)
 
 
 class Subset(Dataset):
@@ -81,7 +81,7 @@ class ConcatDataset(Dataset):
 def random_split(dataset, lengths, generator=None):
     """Split into non-overlapping Subsets of the given lengths (or fractions
     summing to 1, remainders going round-robin to the first parts), shuffled
-    by ``generator`` (a numpy Generator; default nerve's seeded one)."""
+    by ``generator`` (a nerve.Generator; default nerve's seeded one)."""
     n = len(dataset)
     lengths = list(lengths)
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
@@ -92,7 +92,7 @@ def random_split(dataset, lengths, generator=None):
     if sum(lengths) != n:
         raise ValueError(f"random_split: sum of input lengths ({sum(lengths)}) does not equal the length of the "
                          f"input dataset ({n})")
-    perm = (generator or _random.generator()).permutation(n).tolist()
+    perm = _random.numpy_generator(generator).permutation(n).tolist()
     out, offset = [], 0
     for length in lengths:
         out.append(Subset(dataset, perm[offset:offset + length]))

@@ -178,8 +178,8 @@ class _WriteBack:
 def _array_of(what, tensor, group, name="tensor"):
     if not isinstance(tensor, Tensor):
         raise TypeError(f"nerve.distributed.{what}: argument '{name}' expected a nerve.Tensor, got {type(tensor).__name__}")
-    group.check_array(what, tensor.data)
-    return tensor.data
+    group.check_array(what, tensor.array)
+    return tensor.array
 
 
 def _contiguous(array):
@@ -188,8 +188,8 @@ def _contiguous(array):
 
 def _store(tensor, array):
     """Write array into tensor in place (when it was reduced through a copy) and bump its version."""
-    if array is not tensor.data:
-        tensor.data[...] = array
+    if array is not tensor.array:
+        tensor.array[...] = array
     tensor._version_counter.value += 1
 
 

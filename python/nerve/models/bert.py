@@ -225,15 +225,15 @@ class BertModel(nn.Module):
         std = 0.02
         with nerve.no_grad():
             if isinstance(module, (nn.Linear, nn.Embedding)):
-                module.weight.data[...] = nerve.randn(*module.weight.shape).data * std
+                module.weight.array[...] = nerve.randn(*module.weight.shape).array * std
                 if getattr(module, "bias", None) is not None:
-                    module.bias.data[...] = 0.0
+                    module.bias.array[...] = 0.0
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None):
         input_ids = nerve.as_tensor(input_ids)
         mask = None
         if attention_mask is not None:
-            m = np.asarray(attention_mask.data if isinstance(attention_mask, nerve.Tensor) else attention_mask)
+            m = np.asarray(attention_mask.array if isinstance(attention_mask, nerve.Tensor) else attention_mask)
             if m.shape != tuple(input_ids.shape):
                 raise ValueError(f"BertModel: attention_mask of shape {m.shape} does not match input_ids "
                                  f"{tuple(input_ids.shape)}")
@@ -335,7 +335,7 @@ class SentenceEncoder(nn.Module):
 
     def forward(self, input_ids, attention_mask):
         """Differentiable embeddings (N, H) for token ids and their 0/1 mask (N, T)."""
-        m = np.asarray(attention_mask.data if isinstance(attention_mask, nerve.Tensor) else attention_mask)
+        m = np.asarray(attention_mask.array if isinstance(attention_mask, nerve.Tensor) else attention_mask)
         hidden = self.bert(input_ids, m).last_hidden_state
         weights = nerve.from_numpy((m / np.maximum(m.sum(1, keepdims=True), 1e-9)).astype(hidden.dtype)[:, :, None])
         pooled = (hidden * weights).sum(1)  # the mean over real tokens

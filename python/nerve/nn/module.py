@@ -193,7 +193,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             elif p.grad is not None:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
 
     def apply(self, fn):
         for m in self.children():
@@ -207,12 +207,12 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    p.data = fn(p.data)
+                    p.array = fn(p.array)
                     if p.grad is not None:
-                        p.grad.data = fn(p.grad.data)
+                        p.grad.array = fn(p.grad.array)
             for name, b in m._buffers.items():
                 if b is not None:
-                    b.data = fn(b.data)
+                    b.array = fn(b.array)
         return self
 
     def to(self, *args, dtype=None, device=None):
@@ -282,7 +282,7 @@ class Module:
             if k not in state_dict:
                 continue
             value = state_dict[k]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            array = value.array if isinstance(value, Tensor) else np.asarray(value)
             if tuple(array.shape) != tuple(target.shape):
                 problems.append(f"size mismatch for {k}: copying a param with shape {tuple(array.shape)} from "
                                 f"checkpoint, the shape in current model is {tuple(target.shape)}.")
@@ -292,9 +292,9 @@ class Module:
             for k, target in own.items():
                 if k in state_dict:
                     value = state_dict[k]
-                    array = value.data if isinstance(value, Tensor) else np.asarray(value)
-                    array = backend.of(target.data).asarray(backend.of(array).to_numpy(array))
-                    target.data[...] = array.astype(target.dtype, copy=False)
+                    array = value.array if isinstance(value, Tensor) else np.asarray(value)
+                    array = backend.of(target.array).asarray(backend.of(array).to_numpy(array))
+                    target.array[...] = array.astype(target.dtype, copy=False)
                     target._version_counter.value += 1
         return _IncompatibleKeys(missing, unexpected)
 

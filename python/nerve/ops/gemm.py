@@ -4,6 +4,7 @@ import numpy as np
 
 from nerve.autograd import Function
 from nerve import backend
+from nerve.errors import ShapeError
 from nerve.ops.elementwise import unbroadcast
 
 
@@ -37,20 +38,20 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes {tuple(a.shape)} and "
+            raise ShapeError(f"matmul: both arguments need at least 1 dimension, got shapes {tuple(a.shape)} and "
                              f"{tuple(b.shape)}")
         if a.dtype != b.dtype:
             raise TypeError(f"matmul: expected both arguments to have the same dtype, got {a.dtype} and {b.dtype}")
         ka = a.shape[-1]
         kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if ka != kb:
-            raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
+            raise ShapeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                              f"(a's last dim {ka} != b's {'first' if b.ndim == 1 else 'second-to-last'} dim {kb})")
         try:
             if a.ndim > 2 and b.ndim > 2:
                 np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         except ValueError:
-            raise ValueError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
+            raise ShapeError(f"matmul: batch dimensions of shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be "
                              "broadcast together") from None
         ctx.save_for_backward(a, b)
         a2 = a[None, :] if a.ndim == 1 else a
@@ -93,7 +94,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
         if x.shape[-1] != weight.shape[1]:
-            raise ValueError(f"linear: input's last dim {x.shape[-1]} does not match weight's in_features "
+            raise ShapeError(f"linear: input's last dim {x.shape[-1]} does not match weight's in_features "
                              f"{weight.shape[1]} (weight shape {tuple(weight.shape)})")
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
@@ -116,3 +117,67 @@ class Linear(Function):
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = g2.sum(axis=0)
         return gx, gw, gb
+
+
+def parse_einsum(equation, shapes):
+    """(input subscripts, output subscripts) of an einsum equation, with '...' replaced by letters
+    and the implicit output (no '->': the letters used once, sorted, after the '...' ones) made explicit."""
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) != len(shapes):
+        raise ShapeError(f"einsum: the equation {equation!r} has {len(inputs)} operands, got {len(shapes)} tensors")
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in eq]
+    n_ell = max([len(s) - (len(sub) - 3) for sub, s in zip(inputs, shapes) if "..." in sub] or [0])
+    ell = "".join(free[:n_ell])
+    out = []
+    for sub, s in zip(inputs, shapes):
+        if "..." in sub:
+            k = len(s) - (len(sub) - 3)
+            sub = sub.replace("...", ell[n_ell - k:] if k else "")
+        if len(sub) != len(s):
+            raise ShapeError(f"einsum: subscripts {sub!r} do not match an operand of shape {tuple(s)}")
+        out.append(sub)
+    if arrow:
+        output = rhs.replace("...", ell)
+    else:
+        letters = "".join(out)
+        output = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ell))
+    return out, output
+
+
+class Einsum(Function):
+    """einsum(equation, *operands). The gradient of operand i is an einsum of the output gradient with
+    the other operands; letters only operand i sums over come back by broadcasting."""
+
+    @staticmethod
+    def forward(ctx, equation, *xs):
+        inputs, output = parse_einsum(equation, [x.shape for x in xs])
+        ctx.info = (inputs, output)
+        ctx.save_for_backward(*xs)
+        return backend.of(xs[0]).xp.einsum(",".join(inputs) + "->" + output, *xs)
+
+    @staticmethod
+    def backward(ctx, g):
+        inputs, output = ctx.info
+        xs = ctx.saved_tensors
+        xp = backend.of(g).xp
+        grads = [None]
+        for i, (sub, x) in enumerate(zip(inputs, xs)):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            if len(set(sub)) != len(sub):
+                raise NotImplementedError(f"einsum: the gradient of an operand with a repeated subscript ({sub!r}, "
+                                          "a diagonal) is not supported")
+            others = [(s, o) for j, (s, o) in enumerate(zip(inputs, xs)) if j != i]
+            seen = set(output).union(*[set(s) for s, _ in others])
+            target = "".join(c for c in sub if c in seen)
+            gi = xp.einsum(",".join([output] + [s for s, _ in others]) + "->" + target, g, *[o for _, o in others])
+            # letters summed only inside this operand: size-1 axes, broadcast below
+            gi = gi.reshape([gi.shape[target.index(c)] if c in seen else 1 for c in sub])
+            axes = tuple(k for k, n in enumerate(x.shape) if n == 1 and gi.shape[k] != 1)
+            if axes:
+                gi = gi.sum(axis=axes, keepdims=True)
+            grads.append(xp.broadcast_to(gi, x.shape).astype(x.dtype, copy=True))
+        return tuple(grads)

@@ -173,3 +173,48 @@ class LogSumExp(Function):
         dims, keepdim = ctx.info
         xp = backend.of(x).xp
         return _expand_back(g, x.shape, dims, keepdim) * xp.exp(x - out), None, None
+
+
+class CumSum(Function):
+    """Running sum along dim; the gradient is the reversed running sum of the gradient."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        ctx.dim = dim
+        return backend.of(x).xp.cumsum(x, axis=dim, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        xp = backend.of(g).xp
+        return xp.flip(xp.cumsum(xp.flip(g, ctx.dim), axis=ctx.dim), ctx.dim), None
+
+
+class CumProd(Function):
+    """Running product along dim. Gradient: reversed running sum of g * out, divided by x where x has
+    no zero along its line; lines with a zero take the exact O(n^2) form (product with x[k] left out)."""
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        out = backend.of(x).xp.cumprod(x, axis=dim, dtype=x.dtype)
+        ctx.save_for_backward(x, out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        xp = backend.of(g).xp
+        dim = ctx.dim
+        x_, out_, g_ = (xp.moveaxis(a, dim, -1) for a in (x, out, g))
+        rev = xp.flip(xp.cumsum(xp.flip(g_ * out_, -1), axis=-1), -1)
+        zero_line = (x_ == 0).any(axis=-1, keepdims=True)
+        gx = xp.where(zero_line, 0, rev / xp.where(x_ == 0, 1, x_))
+        if bool(zero_line.any()):
+            n = x_.shape[-1]
+            exact = xp.empty_like(x_)
+            for k in range(n):
+                xk = x_.copy()
+                xk[..., k] = 1
+                exact[..., k] = (g_[..., k:] * xp.cumprod(xk, axis=-1)[..., k:]).sum(axis=-1)
+            gx = xp.where(zero_line, exact, gx)
+        return xp.moveaxis(gx.astype(g.dtype, copy=False), -1, dim), None

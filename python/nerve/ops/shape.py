@@ -138,3 +138,98 @@ class Tri(Function):
         diagonal, upper = ctx.info
         xp = backend.of(g).xp
         return (xp.triu(g, diagonal) if upper else xp.tril(g, diagonal)), None, None
+
+
+class Flip(Function):
+    """flip over dims (a copy, as in PyTorch); the gradient flips back."""
+
+    @staticmethod
+    def forward(ctx, x, dims):
+        ctx.dims = dims
+        return backend.of(x).xp.flip(x, dims).copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return backend.of(g).xp.flip(g, ctx.dims), None
+
+
+class Roll(Function):
+    """roll by shifts along dims (None: over the flattened array); the gradient rolls back."""
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.info = (shifts, dims)
+        return backend.of(x).xp.roll(x, shifts, axis=dims)
+
+    @staticmethod
+    def backward(ctx, g):
+        shifts, dims = ctx.info
+        back = -shifts if isinstance(shifts, int) else tuple(-s for s in shifts)
+        return backend.of(g).xp.roll(g, back, axis=dims), None, None
+
+
+def _scatter_grid(index, dim):
+    """The index tuple that addresses out[..., index[i], ...] along dim for every position i of index."""
+    grid = list(backend.of(index).xp.indices(index.shape, sparse=True))
+    grid[dim] = index
+    return tuple(grid)
+
+
+def _leading(index, shape):
+    """Slices taking the leading index.shape block of an array of `shape` (index may be smaller)."""
+    return tuple(slice(0, n) for n in index.shape) + (slice(None),) * (len(shape) - index.ndim)
+
+
+class Gather(Function):
+    """out[i][j][k] = x[i][index[i][j][k]][k] (dim=1); the gradient scatters back, adding repeats."""
+
+    @staticmethod
+    def forward(ctx, x, index, dim):
+        ctx.info = (x.shape, index, dim)
+        return x[_scatter_grid(index, dim)]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, index, dim = ctx.info
+        xp = backend.of(g).xp
+        gx = xp.zeros(shape, dtype=g.dtype)
+        xp.add.at(gx, _scatter_grid(index, dim), g)
+        return gx, None, None
+
+
+class Scatter(Function):
+    """out = x with out[i][index[i][j]] = src[i][j] (dim=1; src may be larger than index: its leading
+    block is used). ``add``: accumulate instead (scatter_add). Gradients: x's flows where nothing was
+    written (everywhere for add), src's is gathered from the written places."""
+
+    @staticmethod
+    def forward(ctx, x, src, index, dim, add):
+        xp = backend.of(x).xp
+        grid = _scatter_grid(index, dim)
+        ctx.info = (src.shape, index, dim, add)
+        out = x.copy()
+        values = xp.broadcast_to(src, index.shape) if src.ndim == 0 else src[_leading(index, src.shape)]
+        if add:
+            xp.add.at(out, grid, values)
+        else:
+            out[grid] = values
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, index, dim, add = ctx.info
+        xp = backend.of(g).xp
+        grid = _scatter_grid(index, dim)
+        gx = gsrc = None
+        if ctx.needs_input_grad[0]:
+            gx = g
+            if not add:
+                gx = g.copy()
+                gx[grid] = 0
+        if ctx.needs_input_grad[1]:
+            gsrc = xp.zeros(shape, dtype=g.dtype)
+            if len(shape) == 0:
+                gsrc = g[grid].sum().astype(g.dtype)
+            else:
+                gsrc[_leading(index, shape)] = g[grid]
+        return gx, gsrc, None, None, None

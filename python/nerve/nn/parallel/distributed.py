@@ -45,10 +45,10 @@ __all__ = ["DistributedDataParallel"]
 class _Bucket:
     def __init__(self, params):
         self.params = params
-        sizes = [p.data.size for p in params]
+        sizes = [p.array.size for p in params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int).tolist()
         # gradients, then one has-gradient flag per parameter (averaged: the share of ranks with one)
-        self.buffer = backend.of(params[0].data).xp.empty(self.offsets[-1] + len(params), dtype=params[0].data.dtype)
+        self.buffer = backend.of(params[0].array).xp.empty(self.offsets[-1] + len(params), dtype=params[0].array.dtype)
         self.pending = 0  # parameters of this bucket still waiting for gradients in this backward
         self.work = None
 
@@ -133,10 +133,10 @@ class DistributedDataParallel(Module):
                        list(self.module.named_parameters()) + list(self.module.named_buffers()))
         crc = zlib.crc32(sig.encode())
         first = next(iter(self.module.parameters()), None)
-        xp = backend.of(first.data).xp if first is not None else np
+        xp = backend.of(first.array).xp if first is not None else np
         extremes = Tensor._wrap(xp.asarray([crc, -crc], dtype=np.int64))
         dist.all_reduce(extremes, dist.ReduceOp.MAX)  # (max, -min) over ranks
-        high, neg_low = extremes.data.tolist()
+        high, neg_low = extremes.array.tolist()
         if high != -neg_low:
             raise RuntimeError("DistributedDataParallel: the wrapped models differ between ranks (parameter or "
                                "buffer names, shapes or dtypes); every rank must wrap the same architecture")
@@ -146,13 +146,13 @@ class DistributedDataParallel(Module):
         """Reverse registration order, one dtype and device per bucket, at most cap_bytes unless one param is larger."""
         buckets, filling, size = [], {}, {}
         for p in reversed(params):
-            key = (p.data.dtype.str, str(p.device))
-            if filling.get(key) and size[key] + p.data.nbytes > cap_bytes:
+            key = (p.array.dtype.str, str(p.device))
+            if filling.get(key) and size[key] + p.array.nbytes > cap_bytes:
                 buckets.append(_Bucket(filling.pop(key)))
             if key not in filling:
                 filling[key], size[key] = [], 0
             filling[key].append(p)
-            size[key] += p.data.nbytes
+            size[key] += p.array.nbytes
         buckets.extend(_Bucket(ps) for ps in filling.values())
         return buckets
 
@@ -253,7 +253,7 @@ class DistributedDataParallel(Module):
         while self._next_bucket < len(buckets) and buckets[self._next_bucket].pending == 0:
             b = buckets[self._next_bucket]
             for i, (p, lo, hi) in enumerate(zip(b.params, b.offsets, b.offsets[1:])):
-                b.buffer[lo:hi] = 0 if p.grad is None else p.grad.data.reshape(-1)
+                b.buffer[lo:hi] = 0 if p.grad is None else p.grad.array.reshape(-1)
                 b.buffer[b.offsets[-1] + i] = p.grad is not None
             b.work = self._group.iall_reduce(b.buffer, "avg")
             self._next_bucket += 1
@@ -267,11 +267,11 @@ class DistributedDataParallel(Module):
             for p, lo, hi, flag in zip(b.params, b.offsets, b.offsets[1:], flags):
                 if flag == 0:
                     continue  # no rank has a gradient for it: stays None
-                reduced = b.buffer[lo:hi].reshape(p.data.shape)
+                reduced = b.buffer[lo:hi].reshape(p.array.shape)
                 if p.grad is None:
                     p.grad = Tensor._wrap(reduced.copy())
                 else:
-                    p.grad.data[...] = reduced
+                    p.grad.array[...] = reduced
         self._reset()
         self._reduced = True
 
