@@ -82,7 +82,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <cstdio>
 #include <new>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
@@ -1115,20 +1114,28 @@ struct BBlocking {
   int64_t mc, kc, nc;
 };
 
-// KC: a 32-column B sliver (KC x 32 bf16) in ~1/2 of L1; NC: the B block in
-// ~1/2 of L2; MC: the A block in ~1/4 of L2.
+// AVX512-BF16: KC so a 32-column B sliver (KC x 32 bf16) fills ~1/2 of L1, NC
+// so the B block fills ~1/2 of L2, MC so the A block fills ~1/4 of L2 (here,
+// 48 KiB L1d / 2 MiB L2: MC 672, KC 384, NC 1344); the kernel is bound by
+// VDPBF16PS itself (see the notes below), blocking changed nothing.
+// AMX: a C tile group stays in tiles over a long K (KC 2048: one pass over C
+// for most shapes; each K block costs a trip of C through write_tile), with a
+// small A block (MC 64) and NC 256. Measured at 2048^3, 1 thread, GFLOP/s
+// (MC,KC,NC): 396 (672,384,1344 - the L1/L2 rule above), 321 (256,256,1024),
+// 454 (512,1024,256), 514 (128,2048,256), 543 (64,2048,256), 422
+// (256,2048,128), 467 (128,4096,128); noise on the shared machine ~10%.
 template <class P>
 const BBlocking& bblocking() {
   static const BBlocking b = [] {
     const long l1 = cache_size(_SC_LEVEL1_DCACHE_SIZE, 32 << 10, 16 << 10, 64 << 10);
     const long l2 = cache_size(_SC_LEVEL2_CACHE_SIZE, 512 << 10, 128 << 10, 4 << 20);
     BBlocking r;
-    r.kc = std::max<int64_t>(64, l1 / 2 / (32 * 2) / 32 * 32);
-    r.nc = std::max<int64_t>(32, l2 / 2 / (r.kc * 2) / 32 * 32);
-    r.mc = std::max<int64_t>(P::MR, l2 / 4 / (r.kc * 2) / P::MR * P::MR);
-    if (const char* e = std::getenv("NERVE_BF16_BLOCK")) {  // TEMP: tuning
-      long mc, kc, nc;
-      if (std::sscanf(e, "%ld,%ld,%ld", &mc, &kc, &nc) == 3) r = {mc, kc, nc};
+    if (P::MR == 32) {  // AMX
+      r = {64, 2048, 256};
+    } else {
+      r.kc = std::max<int64_t>(64, l1 / 2 / (32 * 2) / 32 * 32);
+      r.nc = std::max<int64_t>(32, l2 / 2 / (r.kc * 2) / 32 * 32);
+      r.mc = std::max<int64_t>(P::MR, l2 / 4 / (r.kc * 2) / P::MR * P::MR);
     }
     return r;
   }();
