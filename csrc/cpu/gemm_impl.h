@@ -996,7 +996,7 @@ struct DpPolicy {
     }
   }
   template <int R>
-  static void kernel_r(int64_t kcp, const u16* ap, const u16* bp, float* acc) {
+  static void kernel_r(int64_t kcp, const u16* ap, const u16* bp, float* acc, int64_t ld) {
     const uint32_t* a = reinterpret_cast<const uint32_t*>(ap);
     __m512 c[R][2];
 #pragma GCC unroll 12
@@ -1013,14 +1013,14 @@ struct DpPolicy {
     }
 #pragma GCC unroll 12
     for (int i = 0; i < R; ++i) {
-      _mm512_storeu_ps(acc + i * 32, c[i][0]);
-      _mm512_storeu_ps(acc + i * 32 + 16, c[i][1]);
+      _mm512_storeu_ps(acc + i * ld, c[i][0]);
+      _mm512_storeu_ps(acc + i * ld + 16, c[i][1]);
     }
   }
-  static void kernel(int R, int64_t kcp, const u16* ap, const u16* bp, float* acc) {
-    if (R == 12) kernel_r<12>(kcp, ap, bp, acc);
-    else if (R == 8) kernel_r<8>(kcp, ap, bp, acc);
-    else kernel_r<4>(kcp, ap, bp, acc);
+  static void kernel(int R, int64_t kcp, const u16* ap, const u16* bp, float* acc, int64_t ld) {
+    if (R == 12) kernel_r<12>(kcp, ap, bp, acc, ld);
+    else if (R == 8) kernel_r<8>(kcp, ap, bp, acc, ld);
+    else kernel_r<4>(kcp, ap, bp, acc, ld);
   }
 };
 
@@ -1072,8 +1072,8 @@ struct AmxPolicy {
       dst += static_cast<int64_t>(R) * kcp;
     }
   }
-  static void kernel(int R, int64_t kcp, const u16* ap, const u16* bp, float* acc) {
-    const int64_t steps = kcp / 32;
+  static void kernel(int R, int64_t kcp, const u16* ap, const u16* bp, float* acc, int64_t ld) {
+    const int64_t steps = kcp / 32, ldb = ld * 4;
     _tile_zero(0);
     _tile_zero(1);
     if (R == 32) {
@@ -1091,8 +1091,8 @@ struct AmxPolicy {
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
       }
-      _tile_stored(2, acc + 16 * 32, 128);
-      _tile_stored(3, acc + 16 * 32 + 16, 128);
+      _tile_stored(2, acc + 16 * ld, ldb);
+      _tile_stored(3, acc + 16 * ld + 16, ldb);
     } else {
       for (int64_t s = 0; s < steps; ++s) {
         const u16* a = ap + s * 16 * 32;
@@ -1104,8 +1104,8 @@ struct AmxPolicy {
         _tile_dpbf16ps(1, 4, 7);
       }
     }
-    _tile_stored(0, acc, 128);
-    _tile_stored(1, acc + 16, 128);
+    _tile_stored(0, acc, ldb);
+    _tile_stored(1, acc + 16, ldb);
   }
 };
 #endif
@@ -1167,14 +1167,23 @@ void bgemm_serial(const BProblem& p) {
         const int64_t mc = std::min(MC, p.M - i0);
         P::pack_a(p.ta, p.A + i0 * a_is + k0 * a_ks, p.lda, mc, kc, kcp, ap);
         const TileCtx t0{p.alpha, p.beta, k0 == 0, k0 + kc == p.K, nullptr, p.act};
+        // C = op(A) op(B) exactly (one K block, float32 out, no scaling, no
+        // epilogue): no trip through write_tile (K = 64 with a 4096 x 4096 C
+        // ran at 42 GFLOP/s through it, 0.37x float32).
+        const bool direct = t0.first && t0.last && !p.c_bf16 && p.alpha == 1.0f && p.beta == 0.0f && !p.bias &&
+                            p.act == Activation::none;
         for (int64_t jr = 0; jr < nc; jr += 32) {
           const int nr = static_cast<int>(std::min<int64_t>(32, nc - jr));
           TileCtx t = t0;
           t.bias = t.last && p.bias ? p.bias + j0 + jr : nullptr;
           for (int64_t ir = 0; ir < mc; ir += P::MR) {
             const int mr = static_cast<int>(std::min<int64_t>(P::MR, mc - ir));
-            P::kernel(P::rows(mr), kcp, ap + ir * kcp, bp + jr * kcp, acc);
             const int64_t off = (i0 + ir) * p.ldc + j0 + jr;
+            if (direct && mr == P::MR && nr == 32) {  // the kernel stores the product straight into C
+              P::kernel(P::MR, kcp, ap + ir * kcp, bp + jr * kcp, static_cast<float*>(p.C) + off, p.ldc);
+              continue;
+            }
+            P::kernel(P::rows(mr), kcp, ap + ir * kcp, bp + jr * kcp, acc, 32);
             void* c = p.c_bf16 ? static_cast<void*>(static_cast<u16*>(p.C) + off) : static_cast<void*>(static_cast<float*>(p.C) + off);
             write_tile(acc, mr, nr, c, p.c_bf16, p.ldc, t);
           }
