@@ -297,3 +297,29 @@ def test_fp32_families_fall_back_under_bf16_isas(rng):
     for isa, (loss, mm) in results.items():
         np.testing.assert_array_equal(loss, ref[0], err_msg=isa)
         np.testing.assert_array_equal(mm, ref[1], err_msg=isa)
+
+
+def test_amx_permission_requested_once():
+    """The AMX tile state is asked for at most once per process, however often dispatch runs."""
+    requests = _C.amx_permission_requests()
+    assert requests in (0, 1)
+    if _available("amx"):
+        assert _C.amx_status() == "granted" and requests == 1
+    before = _C.isa()
+    for isa in ISAS[: ISAS.index(_C.best_isa()) + 1]:
+        _C.set_isa(isa)
+        _C.gemm(np.empty((2, 2), np.float32), np.ones((2, 3), BF16), np.ones((3, 2), BF16))
+    _C.set_isa(before)
+    assert _C.amx_permission_requests() == requests
+
+
+def test_nerve_isa_forces_a_lower_bf16_path():
+    import subprocess
+    import sys
+
+    if not _available("avx512_bf16"):
+        pytest.skip(f"this CPU lacks avx512_bf16 (best is {_C.best_isa()})")
+    code = "from nerve import _C; print(_C.isa(), _C.best_isa())"
+    env = dict(__import__("os").environ, NERVE_ISA="avx512_bf16")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["avx512_bf16", _C.best_isa()]
