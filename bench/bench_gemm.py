@@ -1,5 +1,10 @@
 """GEMM suite: nerve._C.gemm against NumPy (OpenBLAS) and PyTorch, in GFLOP/s.
 
+bfloat16 (run_bf16, also ``python -m bench bf16``): a, b ml_dtypes.bfloat16,
+float32 out, against PyTorch's bf16 matmul (oneDNN, AMX where the CPU has it)
+and nerve float32 on the same shapes; columns for each bf16 path this CPU has
+(amx, avx512_bf16, and the portable path under avx512).
+
 Cases: square sizes, DL shapes (M, K, N), transpose combos, a fused bias +
 activation epilogue and a batched (attention-like) product, in float32 and
 float64, on each thread count of ``--threads``. Every figure is also given as
@@ -107,6 +112,79 @@ def _cases(args):
     return [c for c in cases if args.filter in f"{c['m']}x{c['k']}x{c['n']}"]
 
 
+BF16_SQUARES = [256, 512, 1024, 2048]
+BF16_NOTES = """bfloat16 rows: a and b bfloat16, out float32, fp32 accumulation. `ours` is
+the best ISA's bf16 path (named in the case), `ref` PyTorch's bf16 matmul (bf16
+out), `f32` nerve float32 on the same shape, then every lower bf16 path
+(`avx512_bf16` = VDPBF16PS, `avx512` = portable: widen to float32 + fp32 kernels)."""
+NOTES = NOTES + "\n\n" + BF16_NOTES
+
+
+def _bf16_case(args, rng, m, k, n, ta=False, tb=False):
+    import ml_dtypes
+
+    bf = ml_dtypes.bfloat16
+    a32 = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+    b32 = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+    a, b = a32.astype(bf), b32.astype(bf)
+    out, out32 = np.empty((m, n), np.float32), np.empty((m, n), np.float32)
+    best = _C.isa()
+    lower = [isa for isa in ("avx512_bf16", "avx512") if isa in _C.isas()[: _C.isas().index(best)]]
+
+    def on(isa, fn):
+        def call():
+            _C.set_isa(isa)
+            fn()
+            _C.set_isa(best)
+        return call
+
+    fns = {"ours": lambda: _C.gemm(out, a, b, ta, tb), "f32": lambda: _C.gemm(out32, a32, b32, ta, tb)}
+    for isa in lower:
+        fns[isa] = on(isa, lambda: _C.gemm(out, a, b, ta, tb))
+    if harness.torch is not None:
+        torch = harness.torch
+        ta_, tb_ = torch.from_numpy(a32).bfloat16(), torch.from_numpy(b32).bfloat16()
+        ta_, tb_ = (ta_.T if ta else ta_), (tb_.T if tb else tb_)
+        fns["torch"] = lambda: torch.matmul(ta_, tb_)
+    _C.gemm(out, a, b, ta, tb)
+    want = (a.astype(np.float64).T if ta else a.astype(np.float64)) @ (b.astype(np.float64).T if tb else b.astype(np.float64))
+    err = np.abs(out - want).max() / max(np.abs(want).max(), 1e-30)
+    if not err <= 1e-5:
+        raise AssertionError(f"gemm bench: bf16 case {m}x{k}x{n} is wrong, relative error {err:.2e}")
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+    secs = harness.time_many(fns, repeat=args.repeat, clock=clock)
+    rate = {key: 2.0 * m * n * k / s * 1e-9 for key, s in secs.items()}
+    name = f"bf16 {best} {m}x{k}x{n} " + ("T" if ta else "N") + ("T" if tb else "N")
+    ref = "torch bf16" if "torch" in rate else "nerve f32"
+    row = {"case": name, "ref": ref, "ref_value": rate.get("torch", rate["f32"]), "ours": rate["ours"],
+           "ratio": rate["ours"] / rate.get("torch", rate["f32"]), "f32": rate["f32"],
+           "ours/f32": rate["ours"] / rate["f32"]}
+    for isa in lower:
+        row[isa] = rate[isa]
+    return row
+
+
+def run_bf16(args):
+    rng = np.random.default_rng(0)
+    rows = []
+    squares = BF16_SQUARES + ([4096] if args.full else [])
+    cases = [dict(m=s, k=s, n=s) for s in squares] + [dict(m=m, k=k, n=n) for m, k, n in DL_SHAPES]
+    cases += [dict(m=1024, k=1024, n=1024, tb=True), dict(m=1024, k=1024, n=1024, ta=True)]
+    cases = [c for c in cases if args.filter in f"{c['m']}x{c['k']}x{c['n']}"]
+    for threads in args.threads:
+        harness.set_threads(threads)
+        print(f"\nbfloat16, {threads} thread(s), {args.clock} clock, best ISA {_C.isa()} (AMX: {_C.amx_status()})",
+              flush=True)
+        group = []
+        for case in cases:
+            row = _bf16_case(args, rng, **case)
+            row["case"] = f"t{threads} {row['case']}"
+            group.append(row)
+        harness.print_table(group, UNIT)
+        rows += group
+    return rows
+
+
 def run(args):
     rng = np.random.default_rng(0)
     rows = []
@@ -124,4 +202,4 @@ def run(args):
                 group.append(row)
             harness.print_table(group, UNIT)
             rows += group
-    return rows
+    return rows + run_bf16(args)

@@ -17,7 +17,7 @@ FORMS = ["none", "tanh"]
 SIZES = [0, 1, 3, 7, 17, 33]
 BIG = 100_003  # large enough for the kernels to split across 2 threads
 ORDER = ["generic", "avx2", "avx512"]
-ISAS = ORDER[: ORDER.index(_C.best_isa()) + 1]
+ISAS = [isa for isa in ORDER if _C.isas().index(isa) <= _C.isas().index(_C.best_isa())]  # float32 variants (amx, avx512_bf16 reuse avx512)
 
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _erf = np.vectorize(math.erf, otypes=[np.float64])
