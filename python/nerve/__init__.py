@@ -14,7 +14,7 @@ from nerve.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabl
 from nerve.device import device
 from nerve.random import initial_seed, manual_seed
 from nerve.tensor import (
-    Size, Tensor, arange, as_tensor, bool_, cat, empty, empty_like, eye, float16, float32, float64,
+    Size, Tensor, arange, as_tensor, bfloat16, bool_, cat, empty, empty_like, eye, float16, float32, float64,
     from_dlpack, from_numpy, full, full_like, get_default_dtype, int8, int16, int32, int64, linspace,
     maximum, minimum, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
     set_default_dtype, stack, tensor, uint8, where, zeros, zeros_like,
@@ -32,6 +32,9 @@ from nerve import cuda
 from nerve.info import info
 from nerve import nn
 from nerve.serialization import load, save
+from nerve import amp
+from nerve.amp import autocast, get_autocast_dtype, is_autocast_enabled
+from nerve import cpu
 from nerve import optim
 from nerve import data
 from nerve import distributed

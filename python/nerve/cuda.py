@@ -40,3 +40,13 @@ def device_count():
         return 0
     import cupy
     return cupy.cuda.runtime.getDeviceCount()
+
+
+# PyTorch's torch.cuda.amp names: autocast on CUDA tensors (float16 by default) and the loss scaler.
+def _amp():
+    import types
+    from nerve.amp import cuda_GradScaler, cuda_autocast
+    return types.SimpleNamespace(autocast=cuda_autocast, GradScaler=cuda_GradScaler)
+
+
+amp = _amp()

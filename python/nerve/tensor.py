@@ -11,6 +11,7 @@ import numpy as np
 
 from nerve import autograd, backend, ops
 from nerve import random as _random
+from nerve.amp import bfloat16, kind as _kind  # bfloat16: ml_dtypes' dtype, NumPy kind 'V'; _kind says 'f'
 from nerve.autograd import VersionCounter, is_grad_enabled
 from nerve.device import CPU, device as Device
 
@@ -104,7 +105,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self._data.dtype.kind not in "fc":
+        if value and _kind(self._data.dtype) not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         if not value and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use detach()")
@@ -178,7 +179,7 @@ class Tensor:
         return bool(self._data.flags.c_contiguous)
 
     def is_floating_point(self):
-        return self.dtype.kind == "f"
+        return _kind(self.dtype) == "f"
 
     def __len__(self):
         if self.ndim == 0:
@@ -257,8 +258,9 @@ class Tensor:
         return format(repr(self), spec)
 
     def __repr__(self):
-        body = np.array2string(backend.of(self._data).to_numpy(self._data), separator=", ", precision=4,
-                               prefix="tensor(")
+        array = backend.of(self._data).to_numpy(self._data)
+        array = array.astype(float32) if array.dtype == bfloat16 else array  # NumPy formats bf16 as an object
+        body = np.array2string(array, separator=", ", precision=4, prefix="tensor(")
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
@@ -309,6 +311,9 @@ class Tensor:
     def half(self):
         return self.to(dtype=float16)
 
+    def bfloat16(self):
+        return self.to(dtype=bfloat16)
+
     def long(self):
         return self.to(dtype=int64)
 
@@ -355,10 +360,10 @@ class Tensor:
     def _binary(self, other, fn, reverse=False):
         other = self._operand(other)
         a, b = (other, self) if reverse else (self, other)
-        fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+        fa, fb = _kind(a.dtype) == "f", _kind(b.dtype) == "f"
         if fa != fb:  # int with float: the int side takes the float dtype (PyTorch, not numpy)
             a, b = (a, b.to(dtype=a.dtype)) if fa else (a.to(dtype=b.dtype), b)
-        elif a.dtype != b.dtype and a.dtype.kind == b.dtype.kind and (a.ndim == 0) != (b.ndim == 0):
+        elif a.dtype != b.dtype and _kind(a.dtype) == _kind(b.dtype) and (a.ndim == 0) != (b.ndim == 0):
             # Same kind: a 0-d tensor does not promote a dimensioned one (float32 + 0-d float64 is float32).
             a, b = (a.to(dtype=b.dtype), b) if a.ndim == 0 else (a, b.to(dtype=a.dtype))
         return fn.apply(a, b)
@@ -903,7 +908,7 @@ class Tensor:
         if tuple(result.shape) != tuple(self.shape):
             raise RuntimeError(f"{op}: result of shape {tuple(result.shape)} does not fit the tensor's "
                                f"shape {tuple(self.shape)}")
-        if result.dtype.kind == "f" and self.dtype.kind != "f":
+        if _kind(result.dtype) == "f" and _kind(self.dtype) != "f":
             raise TypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
         if result.requires_grad and self._is_view:
             if self._base_index is None:
@@ -1226,9 +1231,9 @@ def where(condition, input=None, other=None):
     a, b = ref._operand(input), ref._operand(other)
     if a.dtype != b.dtype:
         common = np.promote_types(a.dtype, b.dtype)
-        if a.dtype.kind == "f" and b.dtype.kind != "f":
+        if _kind(a.dtype) == "f" and _kind(b.dtype) != "f":
             common = a.dtype
-        elif b.dtype.kind == "f" and a.dtype.kind != "f":
+        elif _kind(b.dtype) == "f" and _kind(a.dtype) != "f":
             common = b.dtype
         a, b = a.to(dtype=common), b.to(dtype=common)
     cond = condition._data if isinstance(condition, Tensor) else ref._xp.asarray(condition)
