@@ -198,7 +198,7 @@ def _autocast_arg(a, dtype, cache_enabled):
     """a cast to the autocast dtype if it is a float32 tensor (the cast cached for a parameter)."""
     if not isinstance(a, autograd.Tensor) or a.data.dtype != _float32:
         return a
-    if not (cache_enabled and a.requires_grad and a.grad_fn is None and not a._is_view):
+    if not (cache_enabled and a.requires_grad and a.grad_fn is None):  # a parameter
         return _cast(a, dtype)
     key = (id(a), dtype)
     grad_mode = autograd.is_grad_enabled()
