@@ -20,6 +20,9 @@ inline View numpy_view(const py::array& a) {
   const char order = dt.byteorder();  // '=' native, '|' not applicable, '<' or '>'
   constexpr char native = static_cast<char>(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
   v.dtype = DType{dt.kind(), static_cast<int>(dt.itemsize()), order == '=' || order == '|' || order == native};
+  // ml_dtypes.bfloat16 is a user dtype of kind 'V' (like raw void bytes): known by its name.
+  if (v.dtype.kind == 'V' && v.dtype.size == 2 && py::str(dt.attr("name")).cast<std::string>() == "bfloat16")
+    v.dtype = kBFloat16;
   v.shape.assign(a.shape(), a.shape() + a.ndim());
   v.strides.assign(a.strides(), a.strides() + a.ndim());
   v.writable = a.writeable();

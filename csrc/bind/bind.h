@@ -8,6 +8,7 @@
 namespace nerve::bind {
 namespace py = pybind11;
 void bind_gemm(py::module_& m);
+void bind_convert(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_loss(py::module_& m);
 void bind_optim(py::module_& m);

@@ -5,9 +5,62 @@
 #include <cstring>
 #include <string>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
+
 #include "common/check.h"
 
 namespace nerve {
+
+// AMX: the CPU must have the tile unit (CPUID.7.0:EDX AMX-TILE bit 24,
+// AMX-BF16 bit 22), the OS must save the tile state (XCR0 bits 17 XTILECFG and
+// 18 XTILEDATA), and Linux (>= 5.16) must grant this process the 8 KiB
+// XTILEDATA state: arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), asked
+// once per process (a function-local static: thread-safe, before any tile
+// instruction, since dispatch asks cpu_has(amx) when it first picks an ISA).
+// The permission covers every thread of the process, later ones included.
+// Refused (an old kernel, a seccomp filter): AMX is unusable and dispatch
+// falls back to the best lower ISA.
+namespace {
+struct AmxState {
+  bool usable = false;
+  std::string status;
+};
+std::atomic<int> g_amx_requests{0};
+
+AmxState query_amx() {
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 22)))
+    return {false, "no AMX-TILE/AMX-BF16 in CPUID"};
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return {false, "no OSXSAVE"};
+  unsigned lo, hi;
+  __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  if ((lo & 0x60000u) != 0x60000u) return {false, "the OS does not enable XTILECFG/XTILEDATA in XCR0"};
+  constexpr int kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  g_amx_requests.fetch_add(1, std::memory_order_relaxed);
+  if (syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) != 0)
+    return {false, concat("arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) refused (errno ", errno, ")")};
+  return {true, "granted"};
+#else
+  return {false, "not x86-64"};
+#endif
+}
+
+const AmxState& amx_state() {
+  static const AmxState s = query_amx();
+  return s;
+}
+}  // namespace
+
+bool amx_usable() { return amx_state().usable; }
+const char* amx_status() { return amx_state().status.c_str(); }
+int amx_permission_requests() { return g_amx_requests.load(std::memory_order_relaxed); }
 
 Isa best_isa() {
   for (int i = kIsaCount - 1; i > 0; --i)

@@ -11,13 +11,22 @@
 //   cpu/F.cpp     the entry points: pick<Table>() and call through it.
 //
 // CMakeLists.txt holds the one list of ISAs (nerve_isa(): name, CPUID
-// features, flags) and of families. For every ISA and family it generates a
+// features, an optional CHECK function for what CPUID cannot tell (AMX's OS
+// permission), flags) and of families. For every ISA and family it generates a
 // tiny translation unit, isa/<isa>/F_<isa>.cpp, compiled with that ISA's
 // flags, that includes F_impl.h and defines
 // nerve::cpu::<isa>::Compiled<Kernels>::table = kKernels; and it generates
 // isa_list.h (the Isa enum, names, CPUID tests, the Compiled templates and
 // kIsaTables). So adding an ISA is one nerve_isa() line, and a family never
 // names an ISA.
+//
+// Fallback rule: an ISA marked EXTENSION (avx512_bf16, amx: new instructions
+// for a few families, nothing new for the float32 loops) is compiled only for
+// the families that list it in NERVE_<family>_ISAS (gemm, convert). For every
+// other family the generated file of its best lower ISA (avx512) also defines
+// the extension ISA's Compiled<Kernels>::table as a copy of its own, so
+// kIsaTables<Table>[isa] is always valid, pick() is one load for every family
+// and ISA, and an EXTENSION needs no code in the families that ignore it.
 //
 // Code compiled with an ISA's flags must keep every symbol in an anonymous
 // namespace (or inline it away): a weak symbol such as std::vector<float>'s
@@ -59,7 +68,8 @@ const Table<T>& pick(Isa isa = current_isa()) {
 }
 
 // Bytes of one SIMD register in the ISA this file is compiled for (the
-// flags of its nerve_isa() line): the width of GCC vector types in kernels.
+// flags of its nerve_isa() line): the width of GCC vector types in kernels
+// (also 64 for avx512_bf16 and amx, which include AVX-512).
 // Not inline: each translation unit has its own value.
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;

@@ -22,9 +22,14 @@ namespace nerve {
 
 enum class Device : uint8_t { cpu, cuda };
 
+struct bf16;  // cpu/convert.h
+
 // Element type in array-interface terms: kind ('f' float, 'i' signed, 'u'
 // unsigned, 'b' bool, 'c' complex, others as numpy spells them), size in bytes,
-// and whether it is stored in this machine's byte order.
+// and whether it is stored in this machine's byte order. bfloat16 has kind
+// 'E' (its numpy type char): numpy and the array interface only say 'V'
+// (void, "<V2") for it, so the builder of a View (bind/array.h: dtype name
+// "bfloat16", i.e. ml_dtypes.bfloat16) must recognise it.
 struct DType {
   char kind = 0;
   int size = 0;
@@ -33,10 +38,13 @@ struct DType {
   bool operator!=(DType o) const { return !(*this == o); }
 };
 
+inline constexpr DType kBFloat16{'E', 2};
+
 template <class T>
 constexpr DType dtype_of() {
-  static_assert(std::is_arithmetic_v<T>, "dtype_of: an arithmetic type");
-  if constexpr (std::is_same_v<T, bool>) return {'b', 1};
+  static_assert(std::is_arithmetic_v<T> || std::is_same_v<T, bf16>, "dtype_of: an arithmetic type or bf16");
+  if constexpr (std::is_same_v<T, bf16>) return kBFloat16;
+  else if constexpr (std::is_same_v<T, bool>) return {'b', 1};
   else if constexpr (std::is_floating_point_v<T>) return {'f', static_cast<int>(sizeof(T))};
   else if constexpr (std::is_signed_v<T>) return {'i', static_cast<int>(sizeof(T))};
   else return {'u', static_cast<int>(sizeof(T))};
@@ -53,6 +61,7 @@ inline std::string dtype_name(DType t) {
     case 'c': return "complex" + bits;
     case 'b': return "bool";
     case 'O': return "object";
+    case 'E': return "bfloat16";
     default: return std::string(1, t.kind) + std::to_string(t.size);
   }
 }

@@ -29,6 +29,20 @@ void gemm_batched<double>(int64_t batch, bool ta, bool tb, int64_t M, int64_t N,
                             static_cast<int>(e.act));
 }
 
+void gemm_bf16_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+                       int64_t lda, int64_t sa, const bf16* B, int64_t ldb, int64_t sb, float beta, float* C,
+                       int64_t ldc, int64_t sc, Epilogue<float> e) {
+  pick<GemmKernels>().bgemm(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, false, ldc, sc, e.bias,
+                            static_cast<int>(e.act));
+}
+
+void gemm_bf16_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+                       int64_t lda, int64_t sa, const bf16* B, int64_t ldb, int64_t sb, float beta, bf16* C,
+                       int64_t ldc, int64_t sc, Epilogue<float> e) {
+  pick<GemmKernels>().bgemm(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, true, ldc, sc, e.bias,
+                            static_cast<int>(e.act));
+}
+
 template <class T>
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc, Epilogue<T> e) {

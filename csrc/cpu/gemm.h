@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "cpu/convert.h"
+
 namespace nerve::cpu {
 
 enum class Activation : int { none = 0, relu = 1, gelu = 2, gelu_tanh = 3 };
@@ -28,6 +30,18 @@ template <class T>
 void gemm_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c, Epilogue<T> epilogue = {});
+
+// bfloat16 GEMM: A and B bf16, every product accumulated in float32; C float32
+// or bf16 (rounded once, after the epilogue); alpha, beta and the bias are
+// float32. Same layout, batching and epilogue rules as gemm_batched. Runs the
+// current ISA's bf16 kernels (AMX tiles, AVX512-BF16 VDPBF16PS, or the
+// portable path: bf16 widened to float32 and the float32 kernels).
+void gemm_bf16_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                       float beta, float* C, int64_t ldc, int64_t stride_c, Epilogue<float> epilogue = {});
+void gemm_bf16_batched(int64_t batch, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                       const bf16* A, int64_t lda, int64_t stride_a, const bf16* B, int64_t ldb, int64_t stride_b,
+                       float beta, bf16* C, int64_t ldc, int64_t stride_c, Epilogue<float> epilogue = {});
 
 // op(B) (K, N) packed once into the GEMM's panel layout, for many products
 // with the same B (an RNN's recurrent weight at every time step): gemm_packed
@@ -73,6 +87,10 @@ struct GemmKernels {
   void (*dgemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
                        const double* bp, double beta, double* C, int64_t ldc, const double* bias, int act);
   double (*peak_flops)(bool float64, int64_t iters);  // flops of `iters` rounds of a register-only FMA loop
+  // gemm_bf16_batched; C is float* or bf16* (c_bf16).
+  void (*bgemm)(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+                int64_t lda, int64_t sa, const bf16* B, int64_t ldb, int64_t sb, float beta, void* C, bool c_bf16,
+                int64_t ldc, int64_t sc, const float* bias, int act);
 };
 
 }  // namespace nerve::cpu

@@ -82,6 +82,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 
 #if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
@@ -754,6 +755,62 @@ double peak_fma(int64_t iters) {
   return 2.0 * 12 * S::W * static_cast<double>(iters);
 }
 
+// ------------------------------------------------------------ bf16 GEMM
+// Portable path (every ISA without bf16 hardware): the operands are widened
+// to float32 (exact) and the float32 GEMM runs on them; a bf16 C goes through
+// a float32 copy and is rounded once at the end.
+inline void widen(const nerve::bf16* __restrict x, float* __restrict out, int64_t n) {
+  const uint16_t* __restrict b = reinterpret_cast<const uint16_t*>(x);
+  uint32_t* __restrict o = reinterpret_cast<uint32_t*>(out);
+  for (int64_t i = 0; i < n; ++i) o[i] = static_cast<uint32_t>(b[i]) << 16;
+}
+inline void narrow(const float* __restrict x, nerve::bf16* __restrict out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i].bits = nerve::bf16_bits_rne(x[i]);
+}
+
+struct F32Buf {
+  float* p = nullptr;
+  explicit F32Buf(int64_t n) : p(static_cast<float*>(std::malloc(std::max<int64_t>(n, 1) * sizeof(float)))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~F32Buf() { std::free(p); }
+  F32Buf(const F32Buf&) = delete;
+  F32Buf& operator=(const F32Buf&) = delete;
+};
+
+// A (rows x cols, leading dim ld) batch of matrices at stride s -> dense float32.
+inline void widen_matrices(int64_t batch, const nerve::bf16* x, int64_t rows, int64_t cols, int64_t ld, int64_t s,
+                           float* out) {
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t r = 0; r < rows; ++r) widen(x + b * s + r * ld, out + (b * rows + r) * cols, cols);
+}
+
+void bgemm_portable(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                    const nerve::bf16* A, int64_t lda, int64_t sa, const nerve::bf16* B, int64_t ldb, int64_t sb,
+                    float beta, void* C, bool c_bf16, int64_t ldc, int64_t sc, const float* bias, int act) {
+  if (batch <= 0 || M <= 0 || N <= 0) return;
+  const int64_t ba = sa ? batch : 1, bb = sb ? batch : 1;
+  const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+  F32Buf a(ba * ar * ac), b(bb * br * bc);
+  widen_matrices(ba, A, ar, ac, lda, sa, a.p);
+  widen_matrices(bb, B, br, bc, ldb, sb, b.p);
+  const int64_t sa32 = sa ? ar * ac : 0, sb32 = sb ? br * bc : 0;
+  if (!c_bf16) {
+    gemm_batched_isa<float>(batch, ta, tb, M, N, K, alpha, a.p, std::max<int64_t>(ac, 1), sa32, b.p,
+                            std::max<int64_t>(bc, 1), sb32, beta, static_cast<float*>(C), ldc, sc, bias, act);
+    return;
+  }
+  nerve::bf16* c = static_cast<nerve::bf16*>(C);
+  F32Buf c32(batch * M * N);
+  if (beta != 0.0f)
+    for (int64_t i = 0; i < batch; ++i)
+      for (int64_t r = 0; r < M; ++r) widen(c + i * sc + r * ldc, c32.p + (i * M + r) * N, N);
+  gemm_batched_isa<float>(batch, ta, tb, M, N, K, alpha, a.p, std::max<int64_t>(ac, 1), sa32, b.p,
+                          std::max<int64_t>(bc, 1), sb32, beta, c32.p, N, M * N, bias, act);
+  for (int64_t i = 0; i < batch; ++i)
+    for (int64_t r = 0; r < M; ++r) narrow(c32.p + (i * M + r) * N, c + i * sc + r * ldc, N);
+}
+
 }  // namespace
 
 namespace {
@@ -767,6 +824,6 @@ double peak_flops(bool float64, int64_t iters) { return float64 ? peak_fma<doubl
 using Kernels = nerve::cpu::GemmKernels;
 constexpr Kernels kKernels{gemm_batched_isa<float>, gemm_batched_isa<double>, packed_b_size,
                            pack_b_whole<float>,     pack_b_whole<double>,     gemm_packed_isa<float>,
-                           gemm_packed_isa<double>, peak_flops};
+                           gemm_packed_isa<double>, peak_flops,              bgemm_portable};
 
 }  // namespace

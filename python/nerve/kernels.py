@@ -26,14 +26,16 @@ def gelu_backward(grad, x, approximate="none"):
     return backend.of(x).gelu_backward(grad, x, approximate)
 
 
-def matmul(a, b, trans_a=False, trans_b=False, out=None, bias=None, activation=None):
+def matmul(a, b, trans_a=False, trans_b=False, out=None, bias=None, activation=None, out_dtype=None):
     """act(op(a) @ op(b) + bias) on the native GEMM, op = transpose when trans_*.
 
     a: (M, K) or (B, M, K) ((K, M) when trans_a); b: (K, N) or (B, K, N) ((N, K)
     when trans_b); a 2-D operand is shared by every batch. float32 or float64,
-    same dtype for all. bias: (N,) added to every row; activation: None, 'relu',
-    'gelu' (erf) or 'gelu_tanh', applied while the tile is in cache. Transposed
-    views need no copy. out (if given) is written and returned.
+    same dtype for all; or a and b ml_dtypes.bfloat16 with float32
+    accumulation, out bfloat16 (default) or float32 (out_dtype=np.float32),
+    bias float32 or bfloat16. bias: (N,) added to every row; activation: None,
+    'relu', 'gelu' (erf) or 'gelu_tanh', applied while the tile is in cache.
+    Transposed views need no copy. out (if given) is written and returned.
     """
     a, b = np.asarray(a), np.asarray(b)
     if out is None:
@@ -42,10 +44,32 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, bias=None, activation=N
         m = a.shape[-1] if trans_a else a.shape[-2]
         n = b.shape[-2] if trans_b else b.shape[-1]
         batch = a.shape[:-2] or b.shape[:-2]
-        out = np.empty(batch + (m, n), dtype=a.dtype)
+        out = np.empty(batch + (m, n), dtype=a.dtype if out_dtype is None else out_dtype)
     if bias is not None:
         bias = np.ascontiguousarray(bias)
     _C.gemm(out, a, b, trans_a, trans_b, bias=bias, activation=activation or "none")
+    return out
+
+
+def bf16_from_float32(x, out=None):
+    """x (float32) rounded to ml_dtypes.bfloat16: nearest, ties to even, NaN stays
+    a quiet NaN (bitwise what ``x.astype(ml_dtypes.bfloat16)`` gives), in native
+    vectorised code. out (if given: bfloat16, x's shape, C-contiguous) is written."""
+    import ml_dtypes
+
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if out is None:
+        out = np.empty(x.shape, dtype=ml_dtypes.bfloat16)
+    _C.bf16_from_float32(out, x)
+    return out
+
+
+def float32_from_bf16(x, out=None):
+    """x (ml_dtypes.bfloat16) widened to float32 (exact)."""
+    x = np.ascontiguousarray(x)
+    if out is None:
+        out = np.empty(x.shape, dtype=np.float32)
+    _C.float32_from_bf16(out, x)
     return out
 
 
