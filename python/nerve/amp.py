@@ -327,6 +327,8 @@ class GradScaler:
         if not self._enabled:
             return outputs
         if isinstance(outputs, autograd.Tensor):
+            if outputs.data.dtype not in (np.float32, np.float64):  # a float16 loss times 2^16 would overflow
+                outputs = _cast(outputs, _float32)  # (PyTorch's float32 scale promotes it the same way)
             return outputs * self._scale
         if isinstance(outputs, (list, tuple)):
             return type(outputs)(self.scale(o) for o in outputs)
