@@ -47,6 +47,10 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
 # ------------------------------------------------------------------ bfloat16
 # ml_dtypes' bfloat16 arrays (NumPy kind 'V'). float32 -> bf16 rounds to
 # nearest even, bf16 -> float32 is exact (bf16 is float32's upper half).
+# Measured on 4M elements (best of 7, Xeon with AVX512-BF16/AMX, shared):
+# float32 -> bf16 native 1.7 ms, ml_dtypes' astype 26-30 ms; bf16 -> float32
+# native 1.6-2.2 ms, the uint16 shift below 1.2-2.3 ms, ml_dtypes 2.3-2.6 ms
+# (memory bound). Both directions use the native kernels when built.
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
@@ -79,7 +83,7 @@ def _from_bf16(x):
     out = np.empty(x.shape, np.float32)
     if _NATIVE_BF16:
         _C.float32_from_bf16(out, x)
-    else:  # the bits shifted into a float32's upper half: ~6x faster than ml_dtypes' astype
+    else:  # the bits shifted into a float32's upper half (exact)
         np.left_shift(x.view(np.uint16), 16, out=out.view(np.uint32), dtype=np.uint32)
     return out
 
