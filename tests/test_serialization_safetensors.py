@@ -79,15 +79,19 @@ def _bf16_file(path, values_f32, name="x"):
     path.write_bytes(struct.pack("<Q", len(header)) + header + bits.tobytes())
 
 
-def test_bf16_loads_as_float32(tmp_path):
+def test_bf16_loads_as_bfloat16(tmp_path):
     values = np.array([[1.0, -2.5, 3.140625], [0.0, -0.0, 65280.0]], np.float32)  # exactly representable in bf16
     _bf16_file(tmp_path / "b.safetensors", values)
     got = nerve.load(tmp_path / "b.safetensors")["x"]
-    assert got.dtype == nerve.float32
-    np.testing.assert_array_equal(got.numpy(), values)
+    assert got.dtype == nerve.bfloat16
+    np.testing.assert_array_equal(got.float().numpy(), values)
     inexact = np.array([1.0 + 2 ** -10, np.inf, -np.inf], np.float32)
     _bf16_file(tmp_path / "c.safetensors", inexact)
-    np.testing.assert_array_equal(nerve.load(tmp_path / "c.safetensors")["x"].numpy(), [1.0, np.inf, -np.inf])
+    np.testing.assert_array_equal(nerve.load(tmp_path / "c.safetensors")["x"].float().numpy(), [1.0, np.inf, -np.inf])
+    nerve.save({"x": got}, tmp_path / "d.safetensors")  # and written back as BF16, bit for bit
+    assert (tmp_path / "d.safetensors").read_bytes().count(b'"BF16"') == 1
+    np.testing.assert_array_equal(nerve.load(tmp_path / "d.safetensors")["x"].numpy().view(np.uint16),
+                                  got.numpy().view(np.uint16))
 
 
 def test_bad_inputs(tmp_path):

@@ -19,7 +19,7 @@ from nerve.random import (
     Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state,
 )
 from nerve.tensor import (
-    Size, Tensor, arange, as_tensor, bernoulli, bool_, cat, dtype, empty, empty_like, eye, finfo, float16,
+    Size, Tensor, arange, as_tensor, bernoulli, bfloat16, bool_, cat, dtype, empty, empty_like, eye, finfo, float16,
     float32, float64, from_dlpack, from_numpy, full, full_like, get_default_dtype, iinfo, int8, int16, int32,
     int64, linspace, maximum, minimum, multinomial, normal, ones, ones_like, rand, rand_like, randint,
     randint_like, randn, randn_like, randperm, set_default_dtype, set_printoptions, stack, tensor, uint8, where,
@@ -48,6 +48,9 @@ from nerve import cuda
 from nerve.info import info
 from nerve import nn
 from nerve.serialization import load, save
+from nerve import amp
+from nerve.amp import autocast, get_autocast_dtype, is_autocast_enabled
+from nerve import cpu
 from nerve import optim
 from nerve import data
 from nerve import distributed

@@ -21,7 +21,8 @@ import numpy as np
 from nerve import backend
 
 __all__ = ["Function", "Context", "no_grad", "enable_grad", "is_grad_enabled", "set_grad_enabled", "inference_mode",
-           "is_inference_mode_enabled", "backward", "register_tensor_class"]
+           "is_inference_mode_enabled", "backward", "register_tensor_class",
+           "register_dtype_policy"]
 
 _state = threading.local()
 
@@ -32,6 +33,20 @@ def register_tensor_class(cls):
     """Called once by nerve.tensor: the class Function.apply wraps arrays in."""
     global Tensor
     Tensor = cls
+
+
+_dtype_policy = None  # nerve.amp.run(cls, args, kwargs), set by register_dtype_policy
+
+
+def register_dtype_policy(fn):
+    """Called once by nerve.amp: Function.apply hands every op to fn, which applies the bf16 and autocast
+    casts and then calls ``cls._apply``."""
+    global _dtype_policy
+    _dtype_policy = fn
+
+
+def _is_float(dtype):
+    return dtype.kind == "f" or dtype.name == "bfloat16"  # ml_dtypes' bfloat16 is NumPy kind 'V'
 
 
 def is_grad_enabled():
@@ -236,6 +251,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
+        if _dtype_policy is not None:
+            return _dtype_policy(cls, args, kwargs)
+        return cls._apply(*args, **kwargs)
+
+    @classmethod
+    def _apply(cls, *args, **kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)]
         if len(tensors) > 1:
             kind = type(tensors[0].array)
@@ -251,9 +272,9 @@ class Function:
         several = isinstance(out, tuple)
         results = tuple(Tensor._wrap(a) for a in (out if several else (out,)))
         # Integer/bool results (casts, argmax, pooling indices...) carry no gradient.
-        if record and any(t.dtype.kind == "f" for t in results):
+        if record and any(_is_float(t.dtype) for t in results):
             for i, t in enumerate(results):
-                if t.dtype.kind == "f":
+                if _is_float(t.dtype):
                     t.requires_grad, t.grad_fn, t.output_nr = True, ctx, i
             ctx._track_outputs(results)
         return results if several else results[0]
@@ -335,7 +356,7 @@ def _per_output(node, out_grads):
     if len(node.output_meta) <= 1:
         return (out_grads[0],)
     xp = backend.of(next(iter(out_grads.values()))).xp
-    return tuple(out_grads[i] if i in out_grads else xp.zeros(shape, dtype) if dtype.kind == "f" else None
+    return tuple(out_grads[i] if i in out_grads else xp.zeros(shape, dtype) if _is_float(dtype) else None
                  for i, (shape, dtype) in enumerate(node.output_meta))
 
 

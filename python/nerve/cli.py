@@ -33,6 +33,9 @@ def _add_train_parser(sub):
                    help="gan: one-sided label smoothing, real label 1 - this (e.g. 0.1); default 0")
     p.add_argument("--sample-every", type=int, default=0,
                    help="gan: also write a grid of samples every this many steps (default 0: at the end only)")
+    p.add_argument("--autocast", choices=["bf16"],
+                   help="mixed precision: train and evaluate under nerve.autocast with bfloat16 (matmul, linear, "
+                        "conv, attention, LSTM/RNN in bf16; losses in float32; float32 master weights)")
     p.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a model option, e.g. -o hidden=256 -o seq_len=128 (unknown keys list the model's options)")
     p.add_argument("--distributed", action="store_true",
@@ -52,7 +55,7 @@ def _train(args):
                          seed=args.seed, device=args.device, num_workers=args.workers,
                          out=args.out or os.path.join("runs", f"{args.model}.npz"), plot=args.plot,
                          progress=not args.quiet, distributed=args.distributed, clip=args.clip,
-                         label_smoothing=args.label_smoothing, sample_every=args.sample_every,
+                         label_smoothing=args.label_smoothing, sample_every=args.sample_every, autocast=args.autocast,
                          options=_options(args.model, recipe.options, args.option))
     if config.epochs < 1 or config.batch_size < 1 or not config.lr > 0 or config.weight_decay < 0:
         raise SystemExit(f"nerve train: need --epochs >= 1, --batch-size >= 1, --lr > 0 and --weight-decay >= 0, "

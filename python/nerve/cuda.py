@@ -71,3 +71,13 @@ def current_device():
     if not is_available():
         raise RuntimeError(f"cuda.current_device: {unavailable_reason()}")
     return sys.modules["cupy"].cuda.runtime.getDevice()
+
+
+# PyTorch's torch.cuda.amp names: autocast on CUDA tensors (float16 by default) and the loss scaler.
+def _amp():
+    import types
+    from nerve.amp import cuda_GradScaler, cuda_autocast
+    return types.SimpleNamespace(autocast=cuda_autocast, GradScaler=cuda_GradScaler)
+
+
+amp = _amp()

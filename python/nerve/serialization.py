@@ -13,7 +13,10 @@ checkpoint cannot run code.
 ``safetensors`` (``*.safetensors``, Hugging Face's format): a flat mapping of
 names to tensors plus optional str -> str metadata, through the
 ``safetensors`` package (the optional extra ``pip install "nerve[weights]"``).
-bf16 tensors load as float32 (exactly: bf16 is float32's upper half).
+
+bfloat16 tensors stay bfloat16 in all three formats (npz: the raw uint16 bits
+with ``"dtype": "bfloat16"`` in the manifest entry; safetensors: BF16; torch:
+BFloat16Storage).
 
 ``torch`` (``*.pt``, ``*.pth``, ``*.bin``): files written by ``torch.save``,
 read without PyTorch (see ``_torch_load``): a restricted unpickler accepts only
@@ -37,6 +40,7 @@ import zipfile
 import numpy as np
 
 from nerve import backend
+from nerve.amp import bfloat16, is_floating
 from nerve.tensor import Tensor
 
 __all__ = ["save", "load", "UnsafeCheckpointError"]
@@ -58,9 +62,9 @@ def _encode(obj, arrays):
         return f"a{len(arrays) - 1}"
 
     if isinstance(obj, Tensor):
-        return {"tensor": array(obj.array), "requires_grad": bool(obj.requires_grad)}
+        return _bf16_node(obj.array, {"tensor": array(_bits(obj.array)), "requires_grad": bool(obj.requires_grad)})
     if isinstance(obj, np.ndarray) or type(obj).__module__.startswith("cupy"):
-        return {"ndarray": array(obj)}
+        return _bf16_node(obj, {"ndarray": array(_bits(obj))})
     if isinstance(obj, np.generic):
         return {"ndarray": array(np.asarray(obj)), "scalar": True}
     if obj is None or isinstance(obj, (bool, str)):
@@ -80,6 +84,17 @@ def _encode(obj, arrays):
         return {"tuple" if isinstance(obj, tuple) else "list": [_encode(v, arrays) for v in obj]}
     raise TypeError(f"nerve.save: cannot save an object of type {type(obj).__name__} (tensors, arrays, numbers, "
                     "strings, None and dicts/lists/tuples of them only)")
+
+
+def _bits(a):
+    """A bfloat16 array as its raw uint16 bits (NumPy's .npy cannot name ml_dtypes' dtype); others as they are."""
+    return np.asarray(a, order="C").view(np.uint16) if a.dtype == bfloat16 else a
+
+
+def _bf16_node(a, node):
+    if a.dtype == bfloat16:
+        node["dtype"] = "bfloat16"
+    return node
 
 
 def save(obj, path, format=None, metadata=None):
@@ -164,18 +179,24 @@ class _Decoder:
     def fail(self, what):
         raise ValueError(f"nerve.load: {self.path}: {what}")
 
-    def array(self, key):
+    def array(self, key, dtype=None):
         if not isinstance(key, str) or key not in self.archive.files:
             self.fail(f"the manifest refers to array {key!r}, which the file does not contain")
-        return self.archive[key]
+        a = self.archive[key]
+        if dtype is None:
+            return a
+        if dtype != "bfloat16" or a.dtype != np.uint16:
+            self.fail(f"array {key!r} of dtype {a.dtype} cannot be read as {dtype!r} (only uint16 bits as bfloat16)")
+        return a.view(bfloat16)
 
     def __call__(self, node):
         if not isinstance(node, dict) or len(node) == 0:
             self.fail(f"malformed manifest entry {node!r}")
         if "tensor" in node:
-            return Tensor._wrap(self.array(node["tensor"]), requires_grad=bool(node.get("requires_grad", False)))
+            return Tensor._wrap(self.array(node["tensor"], node.get("dtype")),
+                                requires_grad=bool(node.get("requires_grad", False)))
         if "ndarray" in node:
-            a = self.array(node["ndarray"])
+            a = self.array(node["ndarray"], node.get("dtype"))
             return a[()] if node.get("scalar") else a
         if "value" in node:
             return node["value"]
@@ -268,12 +289,7 @@ def _safetensors_bytes(obj, metadata):
 
 _ST_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "I64": "int64", "I32": "int32",
               "I16": "int16", "I8": "int8", "U64": "uint64", "U32": "uint32", "U16": "uint16", "U8": "uint8",
-              "BOOL": "bool", "C64": "complex64"}
-
-
-def _bf16_to_float32(bits):
-    """float32 arrays from raw bf16 bits (uint16): bf16 is the upper half of a float32, so this is exact."""
-    return (bits.astype(np.uint32) << 16).view(np.float32)
+              "BOOL": "bool", "C64": "complex64", "BF16": "bfloat16"}
 
 
 def _safetensors_load(path, data, with_metadata):
@@ -288,7 +304,7 @@ def _safetensors_load(path, data, with_metadata):
     for name, entry in entries:
         dtype, shape, raw = entry["dtype"], tuple(entry["shape"]), entry["data"]
         if dtype == "BF16":
-            array = _bf16_to_float32(np.frombuffer(raw, dtype="<u2")).reshape(shape)
+            array = np.frombuffer(raw, dtype="<u2").astype("=u2").view(bfloat16).reshape(shape)
         elif dtype in _ST_DTYPES:
             array = np.frombuffer(raw, dtype=np.dtype(_ST_DTYPES[dtype]).newbyteorder("<")).reshape(shape)
             array = array.astype(array.dtype.newbyteorder("="))  # a writable, native-order copy
@@ -336,7 +352,7 @@ class UnsafeCheckpointError(pickle.UnpicklingError, ValueError):
     """A pickled checkpoint asked for a global that a state dict does not need; nothing from it was run."""
 
 
-# torch dtype name -> NumPy dtype of its elements in the file ("bf16": raw uint16 bits, loaded as float32)
+# torch dtype name -> NumPy dtype of its elements in the file ("bf16": raw uint16 bits, loaded as bfloat16)
 _TORCH_DTYPES = {
     "float64": "<f8", "double": "<f8", "float32": "<f4", "float": "<f4", "float16": "<f2", "half": "<f2",
     "bfloat16": "bf16", "int64": "<i8", "long": "<i8", "int32": "<i4", "int": "<i4", "int16": "<i2",
@@ -505,7 +521,7 @@ class _TorchUnpickler(pickle.Unpickler):
                 array = np.lib.stride_tricks.as_strided(elements[offset:], size,
                                                         [s * np_dtype.itemsize for s in stride]).copy()
         if code == "bf16":
-            return _bf16_to_float32(array.astype("=u2", copy=False))
+            return array.astype("=u2", copy=False).view(bfloat16)
         if not array.dtype.isnative:
             array = array.astype(array.dtype.newbyteorder("="))
         return array
@@ -513,7 +529,8 @@ class _TorchUnpickler(pickle.Unpickler):
     def _tensor(self, array, requires_grad):
         if array is None:
             return None
-        return Tensor._wrap(array, requires_grad=bool(requires_grad) and array.dtype.kind in "fc")
+        return Tensor._wrap(array, requires_grad=bool(requires_grad) and (is_floating(array.dtype)
+                                                                        or array.dtype.kind == "c"))
 
     def _rebuild_tensor(self, storage, storage_offset, size, stride):
         return self._tensor(self._array(storage, storage_offset, size, stride), False)
@@ -529,7 +546,7 @@ class _TorchUnpickler(pickle.Unpickler):
         return self._tensor(self._array(storage, storage_offset, size, stride, dtype), requires_grad)
 
     def _rebuild_parameter(self, data, requires_grad, backward_hooks):
-        if data is not None and bool(requires_grad) and data.dtype.kind in "fc":
+        if data is not None and bool(requires_grad) and (is_floating(data.dtype) or data.dtype.kind == "c"):
             data.requires_grad = True
         return data
 
@@ -645,6 +662,7 @@ def _torch_load_legacy(path, data):
 
 
 _NP_TO_STORAGE = {np.dtype(_TORCH_DTYPES[dt]): name for name, dt in _STORAGE_TYPES.items() if dt != "bfloat16"}
+_NP_TO_STORAGE[bfloat16] = "BFloat16Storage"
 
 
 def _torch_save(obj, f, path):
@@ -676,7 +694,8 @@ def _torch_save(obj, f, path):
         key = keys.get(id(source))
         if key is None:  # one storage per array object: a tensor saved twice stays tied
             key = keys[id(source)] = str(len(storages))
-            storages.append((key, np.ascontiguousarray(a).astype(a.dtype.newbyteorder("<"), copy=False), source))
+            bits = _bits(a)  # bfloat16: its uint16 bits
+            storages.append((key, np.ascontiguousarray(bits).astype(bits.dtype.newbyteorder("<"), copy=False), source))
         contiguous = tuple(int(np.prod(a.shape[d + 1:])) for d in range(a.ndim))
         glob("torch._utils", "_rebuild_tensor_v2")
         out.extend(b"((")

@@ -11,6 +11,7 @@ import numpy as np
 
 from nerve import autograd, backend, ops
 from nerve import random as _random
+from nerve.amp import bfloat16, kind as _kind  # bfloat16: ml_dtypes' dtype, NumPy kind 'V'; _kind says 'f'
 from nerve.autograd import VersionCounter, is_grad_enabled
 from nerve.device import CPU, device as Device
 from nerve.errors import DTypeError, ShapeError
@@ -144,7 +145,7 @@ class Tensor:
     @requires_grad.setter
     def requires_grad(self, value):
         value = bool(value)
-        if value and self.array.dtype.kind not in "fc":
+        if value and _kind(self.array.dtype) not in "fc":
             raise RuntimeError(f"requires_grad: only floating point tensors can require gradients, got {self.dtype}")
         if not value and self.grad_fn is not None:
             raise RuntimeError("requires_grad: cannot turn it off on a non-leaf tensor; use detach()")
@@ -242,7 +243,7 @@ class Tensor:
         return bool(self.array.flags.c_contiguous)
 
     def is_floating_point(self):
-        return self.dtype.kind == "f"
+        return _kind(self.dtype) == "f"
 
     def __len__(self):
         if self.ndim == 0:
@@ -322,8 +323,9 @@ class Tensor:
 
     def __repr__(self):
         with np.printoptions(**{k: v for k, v in _print_options.items() if k != "precision"}):
-            body = np.array2string(backend.of(self.array).to_numpy(self.array), separator=", ",
-                                   precision=_print_options["precision"], prefix="tensor(")
+            array = backend.of(self.array).to_numpy(self.array)
+            array = array.astype(float32) if array.dtype == bfloat16 else array  # NumPy formats bf16 as an object
+            body = np.array2string(array, separator=", ", precision=_print_options["precision"], prefix="tensor(")
         extras = []
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
@@ -383,6 +385,9 @@ class Tensor:
     def half(self):
         return self.to(dtype=float16)
 
+    def bfloat16(self):
+        return self.to(dtype=bfloat16)
+
     def long(self):
         return self.to(dtype=int64)
 
@@ -438,10 +443,10 @@ class Tensor:
     def _binary(self, other, fn, reverse=False):
         other = self._operand(other)
         a, b = (other, self) if reverse else (self, other)
-        fa, fb = a.dtype.kind == "f", b.dtype.kind == "f"
+        fa, fb = _kind(a.dtype) == "f", _kind(b.dtype) == "f"
         if fa != fb:  # int with float: the int side takes the float dtype (PyTorch, not numpy)
             a, b = (a, b.to(dtype=a.dtype)) if fa else (a.to(dtype=b.dtype), b)
-        elif a.dtype != b.dtype and a.dtype.kind == b.dtype.kind and (a.ndim == 0) != (b.ndim == 0):
+        elif a.dtype != b.dtype and _kind(a.dtype) == _kind(b.dtype) and (a.ndim == 0) != (b.ndim == 0):
             # Same kind: a 0-d tensor does not promote a dimensioned one (float32 + 0-d float64 is float32).
             a, b = (a.to(dtype=b.dtype), b) if a.ndim == 0 else (a, b.to(dtype=a.dtype))
         try:
@@ -1361,7 +1366,7 @@ class Tensor:
         if tuple(result.shape) != tuple(self.shape):
             raise RuntimeError(f"{op}: result of shape {tuple(result.shape)} does not fit the tensor's "
                                f"shape {tuple(self.shape)}")
-        if result.dtype.kind == "f" and self.dtype.kind != "f":
+        if _kind(result.dtype) == "f" and _kind(self.dtype) != "f":
             raise DTypeError(f"{op}: result type {result.dtype} can't be cast to the tensor's dtype {self.dtype}")
         if result.requires_grad and self._is_view:
             if self._base_index is None:
@@ -1847,9 +1852,9 @@ def where(condition, input=None, other=None):
     a, b = ref._operand(input), ref._operand(other)
     if a.dtype != b.dtype:
         common = np.promote_types(a.dtype, b.dtype)
-        if a.dtype.kind == "f" and b.dtype.kind != "f":
+        if _kind(a.dtype) == "f" and _kind(b.dtype) != "f":
             common = a.dtype
-        elif b.dtype.kind == "f" and a.dtype.kind != "f":
+        elif _kind(b.dtype) == "f" and _kind(a.dtype) != "f":
             common = b.dtype
         a, b = a.to(dtype=common), b.to(dtype=common)
     cond = condition.array if isinstance(condition, Tensor) else ref._xp.asarray(condition)

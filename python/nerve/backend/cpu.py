@@ -1,4 +1,5 @@
 """CPU backend: numpy arrays, kernels from ``nerve._C``."""
+import ml_dtypes
 import numpy as np
 
 from nerve import _C
@@ -15,12 +16,16 @@ def to_numpy(array):
     return array
 
 
-def matmul(a, b, trans_a=False, trans_b=False, out=None):
+def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
     """op(a) @ op(b) for 2-D or batched 3-D float arrays, on the native GEMM.
 
     A 2-D operand is shared by every batch; ``out`` (if given) is written.
     Non-float dtypes and arrays with no unit stride fall back to a copy.
+    bfloat16 a and b: float32 accumulation, the result in ``out_dtype``
+    (bfloat16 by default, or float32).
     """
+    if a.dtype == BFLOAT16 and b.dtype == BFLOAT16:
+        return _matmul_bf16(a, b, trans_a, trans_b, out, np.dtype(out_dtype or BFLOAT16))
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
         if out is not None:
@@ -37,6 +42,79 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None):
         return out
     _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
     return out
+
+
+# ------------------------------------------------------------------ bfloat16
+# ml_dtypes' bfloat16 arrays (NumPy kind 'V'). float32 -> bf16 rounds to
+# nearest even, bf16 -> float32 is exact (bf16 is float32's upper half).
+# Measured on 4M elements (best of 7, Xeon with AVX512-BF16/AMX, shared):
+# float32 -> bf16 native 1.7 ms, ml_dtypes' astype 26-30 ms; bf16 -> float32
+# native 1.6-2.2 ms, the uint16 shift below 1.2-2.3 ms, ml_dtypes 2.3-2.6 ms
+# (memory bound). Both directions use the native kernels when built.
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def astype(x, dtype):
+    """A copy of x in dtype; float32 <-> bfloat16 on nerve._C's conversion kernels when it has them."""
+    dtype = np.dtype(dtype)
+    if x.dtype == np.float32 and dtype == BFLOAT16:
+        return _to_bf16(x)
+    if x.dtype == BFLOAT16 and dtype == np.float32:
+        return _from_bf16(x)
+    if x.dtype == BFLOAT16 and dtype != BFLOAT16:
+        return _from_bf16(x).astype(dtype)
+    return x.astype(dtype)
+
+
+_NATIVE_BF16 = hasattr(_C, "bf16_from_float32")  # nerve._C built with the bf16 kernels
+
+
+def _to_bf16(x):
+    if not _NATIVE_BF16:
+        return x.astype(BFLOAT16)  # ml_dtypes: round to nearest even, NaN stays NaN
+    x = np.asarray(x, order="C")
+    out = np.empty(x.shape, BFLOAT16)
+    _C.bf16_from_float32(out, x)  # vectorised round to nearest even, bitwise as ml_dtypes
+    return out
+
+
+def _from_bf16(x):
+    x = np.asarray(x, order="C")
+    out = np.empty(x.shape, np.float32)
+    if _NATIVE_BF16:
+        _C.float32_from_bf16(out, x)
+    else:  # the bits shifted into a float32's upper half (exact)
+        np.left_shift(x.view(np.uint16), 16, out=out.view(np.uint32), dtype=np.uint32)
+    return out
+
+
+def _matmul_bf16(a, b, trans_a, trans_b, out, out_dtype):
+    """bf16 GEMM with float32 accumulation (each product of two bf16 numbers is exact in float32), rounded
+    once at the end: nerve._C's bf16 GEMM, or else a float32 GEMM on the widened operands."""
+    if _NATIVE_BF16:
+        m = a.shape[-1] if trans_a else a.shape[-2]
+        n = b.shape[-2] if trans_b else b.shape[-1]
+        if out is None:
+            out = np.empty((a.shape[:-2] or b.shape[:-2]) + (m, n), dtype=out_dtype)
+        if a.size == 0 or b.size == 0:
+            out[...] = 0
+            return out
+        _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
+        return out
+    r = matmul(_from_bf16(a), _from_bf16(b), trans_a, trans_b)
+    r = r if out_dtype == np.float32 else _to_bf16(r)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
+def sum_float32(x, axis=None, keepdims=False):
+    """x summed over axis with float32 accumulation (bf16 sums accumulate in float32, as PyTorch's do);
+    the result in x's dtype."""
+    if x.dtype != BFLOAT16:
+        return x.sum(axis=axis, keepdims=keepdims)
+    return _to_bf16(np.asarray(_from_bf16(x).sum(axis=axis, keepdims=keepdims)))
 
 
 def _unit_stride(x):

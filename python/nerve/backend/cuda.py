@@ -16,6 +16,16 @@ def to_numpy(array):
     return xp.asnumpy(array)
 
 
+def astype(x, dtype):
+    """A copy of x in dtype (the twin of backend.cpu.astype; CuPy has no bfloat16)."""
+    return x.astype(dtype)
+
+
+def sum_float32(x, axis=None, keepdims=False):
+    """x summed over axis (the twin of backend.cpu.sum_float32; no bfloat16 arrays on the GPU)."""
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
 def matmul(a, b, trans_a=False, trans_b=False, out=None):
     r = xp.matmul(xp.swapaxes(a, -1, -2) if trans_a else a, xp.swapaxes(b, -1, -2) if trans_b else b)
     if out is not None:

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from nerve import backend, ops
+from nerve import amp, backend, ops
 from nerve import random as _random
 from nerve.tensor import Tensor, cat, stack, where, zeros
 
@@ -189,6 +189,7 @@ def _pointwise_operands(op, input, target):
     return target
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def mse_loss(input, target, reduction="mean"):
     """Squared error (input - target)^2; any matching shapes."""
     _check_reduction("mse_loss", reduction)
@@ -197,6 +198,7 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(d * d, reduction)
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def l1_loss(input, target, reduction="mean"):
     """Absolute error |input - target|."""
     _check_reduction("l1_loss", reduction)
@@ -204,6 +206,7 @@ def l1_loss(input, target, reduction="mean"):
     return _reduce((input - target).abs(), reduction)
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (beta = 0: L1)."""
     _check_reduction("smooth_l1_loss", reduction)
@@ -213,6 +216,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(ops.loss.SmoothL1.apply(input, target, float(beta), False), reduction)
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta)."""
     _check_reduction("huber_loss", reduction)
@@ -261,6 +265,7 @@ def _weighted_count(target, weight, ignore_index):
     return float(weight.array[xp.where(valid, t, 0)][valid].sum(dtype=np.float64))
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy of logits input (N, C, d...) or (C,).
 
@@ -294,6 +299,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     return loss.reshape(()) if unbatched and reduction == "none" else loss
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of log-probabilities input (N, C, d...) or (C,) at class indices target."""
     op = "nll_loss"
@@ -333,6 +339,7 @@ def _broadcast_weight(op, name, weight, input):
     return weight.to(dtype=input.dtype) if weight.dtype != input.dtype else weight
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """-w (y log x + (1 - y) log(1 - x)) for probabilities x in [0, 1]; logs clamp at -100."""
     op = "binary_cross_entropy"
@@ -345,6 +352,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     return _reduce(ops.loss.BinaryCrossEntropy.apply(input, target, weight), reduction)
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """binary_cross_entropy(sigmoid(input), target) computed from stable log-sigmoids;
     pos_weight (C,) weighs the positive term of each class (last dim)."""
@@ -356,6 +364,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     return _reduce(ops.loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight), reduction)
 
 
+@amp.float32_op  # autocast: float32 (nerve.amp.FLOAT32)
 def kl_div(input, target, reduction="mean", log_target=False):
     """KL divergence with log-probabilities input: target (log target - input) pointwise.
     'batchmean' divides the sum by input.size(0) (the mathematically right KL); 'mean' by numel."""

@@ -17,11 +17,11 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.dtype = x.dtype
-        return x.astype(dtype)
+        return backend.of(x).astype(x, dtype)
 
     @staticmethod
     def backward(ctx, g):
-        return g.astype(ctx.dtype), None
+        return backend.of(g).astype(g, ctx.dtype), None
 
 
 class ToDevice(Function):

@@ -14,7 +14,7 @@ def unbroadcast(grad, shape):
     lead = grad.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = backend.of(grad).sum_float32(grad, axis=axes, keepdims=True)  # bf16: float32 accumulation
     return grad.reshape(shape)
 
 

@@ -99,7 +99,13 @@ class Linear(Function):
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
         x2 = x.reshape(-1, x.shape[-1])
-        out = backend.of(x).matmul(x2, weight, trans_b=True)
+        be = backend.of(x)
+        if bias is not None and x.dtype.name == "bfloat16":
+            # bf16: the bias added to the float32 result, rounded to bf16 once (PyTorch's bf16 linear)
+            out = be.matmul(x2, weight, trans_b=True, out_dtype=np.float32)
+            out += be.astype(bias, np.float32)
+            return be.astype(out, x.dtype).reshape(x.shape[:-1] + (weight.shape[0],))
+        out = be.matmul(x2, weight, trans_b=True)
         if bias is not None:
             out += bias
         return out.reshape(x.shape[:-1] + (weight.shape[0],))
@@ -115,7 +121,7 @@ class Linear(Function):
         if ctx.needs_input_grad[1]:
             gw = be.matmul(g2, x.reshape(-1, x.shape[-1]), trans_a=True)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = g2.sum(axis=0)
+            gb = be.sum_float32(g2, axis=0)
         return gx, gw, gb
 
 

@@ -48,6 +48,18 @@ class TrainConfig:
     label_smoothing: float = 0.0  # GAN: one-sided smoothing of the real label
     sample_every: int = 0  # GAN: write a sample grid every this many steps (0: only at the end)
     options: dict = dataclasses.field(default_factory=dict)  # model sizes etc.: the recipe's options, -o KEY=VALUE
+    autocast: str = None  # "bf16": train steps and evaluation under nerve.autocast(device, bfloat16); None: float32
+
+
+AUTOCAST = {"bf16": nerve.bfloat16}
+
+
+def autocast(config):
+    """The mixed-precision region of a step (nerve.autocast on config.device), or one that does nothing."""
+    if config.autocast is not None and config.autocast not in AUTOCAST:
+        raise ValueError(f"unknown autocast {config.autocast!r}, expected one of {', '.join(AUTOCAST)}")
+    return nerve.autocast(nerve.device(config.device).type, dtype=AUTOCAST.get(config.autocast),
+                          enabled=config.autocast is not None)
 
 
 def make_optimizer(name, params, lr, weight_decay):
@@ -125,7 +137,8 @@ class Task:
     def trained_with(self, report):
         """'<n> parameters, <optimizer> lr=<lr> on <device>', for the summaries."""
         c = self.config
-        return f"{report['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}"
+        amp = f", autocast {c.autocast}" if c.autocast else ""
+        return f"{report['parameters']} parameters, {c.optimizer} lr={c.lr} on {c.device}{amp}"
 
     def checkpoint_line(self):
         return f"{self.name}: checkpoint written to {self.config.out}"
@@ -150,19 +163,23 @@ def fit(task, file=None):
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
         model.train()
         for batch in task.batches(epoch):
-            postfix = task.train_step(batch)
+            with autocast(config):  # one region per step: the parameters' bf16 casts are made once a step
+                postfix = task.train_step(batch)
             if task.scheduler is not None and not task.by_epoch:
                 task.scheduler.step()
             bar.update(1)
             bar.set_postfix(**postfix)
         if task.scheduler is not None and task.by_epoch:
             task.scheduler.step()
-        postfix = task.end_epoch(epoch)
+        with autocast(config):
+            postfix = task.end_epoch(epoch)
         if postfix:
             bar.set_postfix(**postfix)
     bar.close()
     seconds = time.perf_counter() - task.start
-    report = {"model": task.name, **task.report(seconds), "seconds": seconds,
+    with autocast(config):
+        results = task.report(seconds)
+    report = {"model": task.name, **results, "seconds": seconds,
               "parameters": sum(p.numel() for p in model.parameters()), "checkpoint": config.out}
     if task.lead and config.out:
         save_checkpoint(config.out, task.name, model, task.opt, config, task.history, report)
