@@ -9,6 +9,18 @@ import os as _os
 # libgomp reads this when nerve._C loads it; a user's own setting wins.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# NERVE_ISA is read by a C++ static initializer while _C loads, which aborts the
+# process on a name it does not know: accept any case here, and ignore (with a
+# warning) anything else, before _C sees it. An empty value means "best".
+if "NERVE_ISA" in _os.environ:
+    _isa = _os.environ["NERVE_ISA"].strip().lower()
+    if _isa not in ("", "avx512", "avx2", "generic"):
+        import warnings as _warnings
+        _warnings.warn(f"NERVE_ISA={_os.environ['NERVE_ISA']!r} is not one of avx512, avx2, generic (any case); "
+                       "ignored, using the best variant this CPU supports", RuntimeWarning, stacklevel=2)
+        _isa = ""
+    _os.environ["NERVE_ISA"] = _isa
+
 from nerve import _C  # noqa: E402
 from nerve.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nerve.device import device
