@@ -9,8 +9,19 @@ from nerve import random as _random
 from nerve.tensor import Tensor, cat, stack, where, zeros
 
 
+class DtypeMismatchError(ValueError, RuntimeError):
+    """Operands of different dtypes: a ValueError like nerve's other argument checks, and a
+    RuntimeError like PyTorch's, so ``except RuntimeError`` in ported code catches it."""
+
+
 def linear(input, weight, bias=None):
-    """input (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    """input (..., in), weight (out, in), bias (out,) -> (..., out); all of one dtype (no promotion,
+    as in PyTorch and as conv and the RNNs)."""
+    for name, t in (("input", input), ("bias", bias)):
+        if t is not None and isinstance(t, Tensor) and t.dtype != weight.dtype:
+            raise DtypeMismatchError(f"linear: argument '{name}' has dtype {t.dtype} but the weight {weight.dtype} "
+                                     f"(like PyTorch, nerve does not promote): convert it, e.g. "
+                                     f"{name}.to({weight.dtype})")
     return ops.gemm.Linear.apply(input, weight, bias)
 
 
