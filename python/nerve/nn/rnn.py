@@ -6,7 +6,8 @@ nerve.ops.rnn; nn.functional.recurrent stacks them). Beyond PyTorch:
 forward takes an optional ``lengths`` (B,) instead of a PackedSequence;
 steps past a sequence's length output zeros and keep its state, so h_n
 holds each sequence's state after its own last step, as with packed
-sequences. proj_size is not supported.
+sequences. A PackedSequence input (nn.utils.rnn) is unpacked to exactly that
+and its output packed again. proj_size is not supported.
 """
 import math
 
@@ -14,6 +15,7 @@ from nerve.nn import functional as F
 from nerve.nn import init
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
+from nerve.nn.utils.rnn import PackedSequence, packed_rows, pad_packed_sequence
 from nerve.tensor import empty, zeros
 
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
@@ -64,8 +66,22 @@ class RNNBase(Module):
                 for names in self._flat_names]
 
     def forward(self, input, hx=None, lengths=None):
-        """input (T, B, I) ((B, T, I) if batch_first, or unbatched (T, I)); hx (L*D, B, H) (LSTM: (h0, c0));
-        lengths (B,) optional. Returns (output, h_n), LSTM (output, (h_n, c_n))."""
+        """input (T, B, I) ((B, T, I) if batch_first, or unbatched (T, I)), or a PackedSequence;
+        hx (L*D, B, H) (LSTM: (h0, c0)); lengths (B,) optional. Returns (output, h_n), LSTM
+        (output, (h_n, c_n)); output is packed when input was."""
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: a PackedSequence carries its lengths; do not pass lengths")
+            padded, lengths = pad_packed_sequence(input)
+            batch_first, self.batch_first = self.batch_first, False
+            try:
+                y, states = self.forward(padded, hx, lengths)
+            finally:
+                self.batch_first = batch_first
+            T, B = y.shape[0], y.shape[1]
+            rows = packed_rows(lengths, input.sorted_indices, T, B)
+            data = y.reshape(T * B, y.shape[2])[rows]
+            return PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices), states
         lstm = self.mode == "lstm"
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
