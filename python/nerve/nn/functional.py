@@ -616,7 +616,8 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         flat = idx.reshape(-1).astype(np.int64)
         counts = xp.bincount(flat, minlength=num)[flat].reshape(idx.shape + (1,))
         scale = Tensor._wrap((1.0 / counts).astype(out.dtype))
-        out = out * scale + (out * (1 - scale)).detach()  # value unchanged, gradient divided by the count
+        scaled = out * scale
+        out = out.detach() + (scaled - scaled.detach())  # the value exactly, the gradient divided by the count
     return out
 
 
