@@ -593,3 +593,22 @@ def test_unflatten():
     assert nn.Unflatten(-1, (5, 1))(x).shape == (2, 12, 5, 1)
     y = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (12, 5)))(x)
     np.testing.assert_array_equal(y.numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("make", [lambda ip: nn.LeakyReLU(0.2, inplace=ip), lambda ip: nn.ReLU(ip),
+                                  lambda ip: nn.ELU(inplace=ip), lambda ip: nn.Hardtanh(inplace=ip),
+                                  lambda ip: nn.SELU(ip), lambda ip: nn.CELU(inplace=ip), lambda ip: nn.Mish(ip),
+                                  lambda ip: nn.Hardswish(ip), lambda ip: nn.Hardsigmoid(ip)])
+def test_inplace_activation_inside_a_graph_backpropagates(make, rng):
+    """conv -> LeakyReLU(inplace=True) -> ... (DCGAN's discriminator) raised 'a tensor saved for backward
+    was modified by an in-place operation'; the gradient must equal the out-of-place one."""
+    x0 = rng.standard_normal((3, 4)) * 2
+    grads = []
+    for inplace in (False, True):
+        x = nerve.tensor(x0, requires_grad=True)
+        h = x * 1.5
+        y = make(inplace)(h)
+        assert (y is h) == inplace
+        (y * y).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)

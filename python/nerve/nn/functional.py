@@ -28,13 +28,25 @@ def linear(input, weight, bias=None):
     return ops.gemm.Linear.apply(input, weight, bias)
 
 
+def _write_back(input, out):
+    """The inplace=True form: out (computed from _source(input, True)) written into input."""
+    return input.copy_(out)
+
+
+def _source(input, inplace):
+    """What an inplace=True op computes from: a clone when the graph may save input's array
+    (an in-place write would then invalidate it, as PyTorch's version check also reports)."""
+    return input.clone() if inplace and input.requires_grad else input
+
+
 def relu(input, inplace=False):
     return input.relu_() if inplace else ops.activation.Relu.apply(input)
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = ops.activation.LeakyRelu.apply(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = ops.activation.LeakyRelu.apply(x, negative_slope)
+    return _write_back(input, out) if inplace else out
 
 
 def sigmoid(input):
@@ -64,8 +76,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """clamp(input, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    out = input.clamp(min_val, max_val)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x.clamp(min_val, max_val)
+    return _write_back(input, out) if inplace else out
 
 
 def relu6(input, inplace=False):
@@ -80,23 +93,26 @@ def _exp_minus_one_neg(x, scale=1.0):
 
 def elu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (exp(x) - 1) otherwise."""
-    out = where(input > 0, input, alpha * _exp_minus_one_neg(input))
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = where(x > 0, x, alpha * _exp_minus_one_neg(x))
+    return _write_back(input, out) if inplace else out
 
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha) with the self-normalizing constants."""
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    out = scale * elu(input, alpha)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = scale * elu(x, alpha)
+    return _write_back(input, out) if inplace else out
 
 
 def celu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (exp(x / alpha) - 1) otherwise."""
     if alpha == 0:
         raise ValueError("celu: argument 'alpha' must not be 0")
-    out = where(input > 0, input, alpha * _exp_minus_one_neg(input, 1.0 / alpha))
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = where(x > 0, x, alpha * _exp_minus_one_neg(x, 1.0 / alpha))
+    return _write_back(input, out) if inplace else out
 
 
 def softsign(input):
@@ -109,18 +125,21 @@ def logsigmoid(input):
 
 
 def mish(input, inplace=False):
-    out = input * softplus(input).tanh()
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x * softplus(x).tanh()
+    return _write_back(input, out) if inplace else out
 
 
 def hardsigmoid(input, inplace=False):
-    out = (input / 6 + 0.5).clamp(0.0, 1.0)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = (x / 6 + 0.5).clamp(0.0, 1.0)
+    return _write_back(input, out) if inplace else out
 
 
 def hardswish(input, inplace=False):
-    out = input * hardsigmoid(input)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x * hardsigmoid(x)
+    return _write_back(input, out) if inplace else out
 
 
 def softmax(input, dim):
@@ -139,7 +158,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     mask = ops.dropout.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
-    return input.copy_(out) if inplace else out
+    return _write_back(input, out) if inplace else out
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -151,7 +170,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     shape = tuple(input.shape[:-2]) + (1, 1)
     mask = ops.dropout.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
-    return input.copy_(out) if inplace else out
+    return _write_back(input, out) if inplace else out
 
 
 # -------------------------------------------------------------------- losses
