@@ -7,6 +7,7 @@ import pytest
 
 import nerve
 from nerve import nn
+from nerve.testing import gradcheck
 from nerve.nn.utils import rnn
 from tests.kernels.test_rnn import ref_forward
 
@@ -122,8 +123,8 @@ def test_module_errors():
         nn.LSTM(3, 0)
     with pytest.raises(ValueError, match=r"dropout should be a number in range \[0, 1\], got 2"):
         nn.GRU(3, 4, dropout=2)
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        nn.RNNBase("gru", 3, 4, proj_size=2)
     m = nn.LSTM(3, 4)
     with pytest.raises(ValueError, match="LSTM: input.size\\(-1\\) must be equal to input_size. Expected 3, got 2"):
         m(nerve.randn(5, 2, 2))
@@ -208,3 +209,39 @@ def test_rnn_on_packed_sequence_matches_each_sequence_alone(cls, mode, rng):
     out.data.sum().backward()
     g = xt.grad.numpy()
     assert np.all(g[4:, 0] == 0) and np.all(g[2:, 2] == 0) and np.abs(g[:2, 2]).sum() > 0
+
+
+def _np_lstm_proj(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+    """LSTM with projection, step by step: h = W_hr (o * tanh(c)); past a length, state kept, output 0."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    ys = []
+    for t in range(x.shape[0]):
+        i, f, g, o = np.split(x[t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+        c_new = sig(f) * c + sig(i) * np.tanh(g)
+        h_new = (sig(o) * np.tanh(c_new)) @ w_hr.T
+        live = (t < np.asarray(lengths))[:, None]
+        h, c = np.where(live, h_new, h), np.where(live, c_new, c)
+        ys.append(np.where(live, h_new, 0.0))
+    return np.stack(ys), h, c
+
+
+def test_lstm_proj_size(rng):
+    m = nn.LSTM(3, 6, proj_size=4, dtype=nerve.float64)
+    assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == [
+        ("weight_ih_l0", (24, 3)), ("weight_hh_l0", (24, 4)), ("bias_ih_l0", (24,)), ("bias_hh_l0", (24,)),
+        ("weight_hr_l0", (4, 6))]
+    x = rng.standard_normal((5, 2, 3))
+    h0, c0 = rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 6))
+    w = [p.detach().numpy() for p in m.parameters()]
+    for lengths in ([5, 5], [5, 3]):
+        y, (h, c) = m(nerve.tensor(x), (nerve.tensor(h0), nerve.tensor(c0)), lengths=lengths)
+        want = _np_lstm_proj(x, h0[0], c0[0], *w, lengths)
+        assert y.shape == (5, 2, 4) and h.shape == (1, 2, 4) and c.shape == (1, 2, 6)
+        for got, ref in zip((y, h[0], c[0]), want):
+            np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    two = nn.LSTM(3, 6, num_layers=2, bidirectional=True, proj_size=2, batch_first=True, dtype=nerve.float64)
+    assert two.weight_ih_l1.shape == (24, 4) and two(nerve.tensor(x))[0].shape == (5, 2, 4)
+    small = nn.LSTM(3, 4, proj_size=2, dtype=nerve.float64)
+    assert gradcheck(lambda t: small(t, lengths=[3, 2])[0], [x[:3]])
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)
