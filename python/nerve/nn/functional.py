@@ -156,7 +156,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
         raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return input
-    mask = ops.dropout.keep_mask(input.shape, p, input.dtype, input.data) if p < 1 else input.data * 0
+    mask = ops.dropout.keep_mask(input.shape, p, input.dtype, input._data) if p < 1 else input._data * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
     return _write_back(input, out) if inplace else out
 
@@ -168,7 +168,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     if not training or p == 0.0:
         return input
     shape = tuple(input.shape[:-2]) + (1, 1)
-    mask = ops.dropout.keep_mask(shape, p, input.dtype, input.data) if p < 1 else input.data[..., :1, :1] * 0
+    mask = ops.dropout.keep_mask(shape, p, input.dtype, input._data) if p < 1 else input._data[..., :1, :1] * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
     return _write_back(input, out) if inplace else out
 
@@ -265,7 +265,7 @@ def _class_target(op, input, target, ignore_index):
         raise ValueError(f"{op}: expected target of shape {want} for input of shape {tuple(input.shape)}, "
                          f"got {tuple(target.shape)}")
     C = input.shape[1] if input.ndim >= 2 else input.shape[0]
-    t = target.data
+    t = target._data
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bool(bad.any()):
         first = int(t[bad].reshape(-1)[0])
@@ -286,12 +286,12 @@ def _class_weight(op, weight, input):
 
 def _weighted_count(target, weight, ignore_index):
     """Denominator of a weighted mean: sum of w[t] over targets that are not ignored."""
-    t = target.data
+    t = target._data
     valid = t != ignore_index
     if weight is None:
         return int(valid.sum())
     xp = target._xp
-    return float(weight.data[xp.where(valid, t, 0)][valid].sum(dtype=np.float64))
+    return float(weight._data[xp.where(valid, t, 0)][valid].sum(dtype=np.float64))
 
 
 def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -372,7 +372,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     _check_reduction(op, reduction)
     target = _same_shape_target(op, input, target)
     weight = _broadcast_weight(op, "weight", weight, input)
-    x = input.data
+    x = input._data
     if x.size and not bool(((x >= 0) & (x <= 1)).all()):
         raise ValueError(f"{op}: all elements of input should be between 0 and 1")
     return _reduce(ops.loss.BinaryCrossEntropy.apply(input, target, weight), reduction)
@@ -487,7 +487,7 @@ def adaptive_avg_pool2d(input, output_size):
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """input (N, C, ...); statistics per channel. Training updates running_mean/var in place."""
-    stats = [None if t is None else (t.data if isinstance(t, Tensor) else t) for t in (running_mean, running_var)]
+    stats = [None if t is None else (t._data if isinstance(t, Tensor) else t) for t in (running_mean, running_var)]
     return ops.batch_norm.BatchNorm.apply(input, weight, bias, stats[0], stats[1], bool(training),
                               0.0 if momentum is None else float(momentum), float(eps))
 
@@ -504,7 +504,7 @@ def fused_attention(q, k, v, attn_mask, scale, is_causal, dropout_p=0.0, key_mas
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -564,8 +564,8 @@ def attention_with_weights(q, k, v, mask, dropout_p, is_causal, scale):
     additive) or None. Used for dropout, for Ev != D and by
     nn.MultiheadAttention when need_weights=True.
     """
-    xp = backend.of(q.data).xp
-    dtype = q.data.dtype
+    xp = backend.of(q._data).xp
+    dtype = q._data.dtype
     L, S = q.shape[-2], k.shape[-2]
     allowed = xp.ones((L, S), dtype=bool)
     if is_causal:
@@ -585,7 +585,7 @@ def attention_with_weights(q, k, v, mask, dropout_p, is_causal, scale):
     valid = allowed.any(-1, keepdims=True).astype(dtype)
     s = (q @ k.transpose(-2, -1)) * scale + Tensor._wrap(bias)
     p = s.softmax(-1) * Tensor._wrap(valid)
-    pd = p * Tensor._wrap(ops.dropout.keep_mask(tuple(p.shape), dropout_p, dtype, q.data)) if dropout_p > 0 else p
+    pd = p * Tensor._wrap(ops.dropout.keep_mask(tuple(p.shape), dropout_p, dtype, q._data)) if dropout_p > 0 else p
     return pd @ v, p
 
 

@@ -368,12 +368,12 @@ class Module:
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
-                    p.data = fn(p.data)
+                    p._data = fn(p._data)
                     if p.grad is not None:
-                        p.grad.data = fn(p.grad.data)
+                        p.grad._data = fn(p.grad._data)
             for name, b in m._buffers.items():
                 if b is not None:
-                    b.data = fn(b.data)
+                    b._data = fn(b._data)
         return self
 
     def to(self, *args, dtype=None, device=None):
@@ -447,7 +447,7 @@ class Module:
             if k not in state_dict:
                 continue
             value = state_dict[k]
-            array = value.data if isinstance(value, Tensor) else np.asarray(value)
+            array = value._data if isinstance(value, Tensor) else np.asarray(value)
             if tuple(array.shape) != tuple(target.shape):
                 problems.append(f"size mismatch for {k}: copying a param with shape {tuple(array.shape)} from "
                                 f"checkpoint, the shape in current model is {tuple(target.shape)}.")
@@ -457,9 +457,9 @@ class Module:
             for k, target in own.items():
                 if k in state_dict:
                     value = state_dict[k]
-                    array = value.data if isinstance(value, Tensor) else np.asarray(value)
-                    array = backend.of(target.data).asarray(backend.of(array).to_numpy(array))
-                    target.data[...] = array.astype(target.dtype, copy=False)
+                    array = value._data if isinstance(value, Tensor) else np.asarray(value)
+                    array = backend.of(target._data).asarray(backend.of(array).to_numpy(array))
+                    target._data[...] = array.astype(target.dtype, copy=False)
                     target._version_counter.value += 1
         return _IncompatibleKeys(missing, unexpected)
 

@@ -8,7 +8,7 @@ class Parameter(Tensor):
     def __init__(self, data=None, requires_grad=True):
         if data is None:
             data = empty(0)
-        array = data.data if isinstance(data, Tensor) else data
+        array = data._data if isinstance(data, Tensor) else data
         self._init(array, requires_grad)
         if isinstance(data, Tensor):
             self._view_of(data)

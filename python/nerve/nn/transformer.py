@@ -39,7 +39,7 @@ __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder"
 
 
 def _array(x):
-    return x.data if isinstance(x, Tensor) else x
+    return x._data if isinstance(x, Tensor) else x
 
 
 def _merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):

@@ -35,27 +35,27 @@ class LBFGS(Optimizer):
         self._params = self.param_groups[0]["params"]
 
     def _flat_grad(self):
-        xp = backend.of(self._params[0].data).xp
-        return xp.concatenate([(p.grad.data if p.grad is not None else xp.zeros_like(p.data)).ravel()
+        xp = backend.of(self._params[0]._data).xp
+        return xp.concatenate([(p.grad._data if p.grad is not None else xp.zeros_like(p._data)).ravel()
                                for p in self._params])
 
     def _add(self, t, d):
         offset = 0
         for p in self._params:
             n = p.numel()
-            p.data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
+            p._data += (t * d[offset:offset + n]).reshape(p.shape).astype(p.dtype, copy=False)
             p._version_counter.value += 1
             offset += n
 
     def _flat_params(self):
-        xp = backend.of(self._params[0].data).xp
-        return xp.concatenate([p.data.ravel() for p in self._params])
+        xp = backend.of(self._params[0]._data).xp
+        return xp.concatenate([p._data.ravel() for p in self._params])
 
     def _set(self, flat):
         offset = 0
         for p in self._params:
             n = p.numel()
-            p.data[...] = flat[offset:offset + n].reshape(p.shape)
+            p._data[...] = flat[offset:offset + n].reshape(p.shape)
             p._version_counter.value += 1
             offset += n
 

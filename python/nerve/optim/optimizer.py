@@ -64,7 +64,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad._data[...] = 0
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns closure's loss."""
@@ -78,7 +78,7 @@ class Optimizer:
                     if p.grad is None:
                         continue
                     state = self.state.setdefault(p, {})
-                    self._update(group, p.data, p.grad.data, state)
+                    self._update(group, p._data, p.grad._data, state)
                     p._version_counter.value += 1
         return loss
 
@@ -128,12 +128,12 @@ class Optimizer:
             entry = {}
             for name, value in saved.items():
                 if isinstance(value, Tensor):
-                    value = value.data
+                    value = value._data
                 if hasattr(value, "shape") and value.ndim > 0:
                     if tuple(value.shape) != tuple(p.shape):
                         raise ValueError(f"load_state_dict: state '{name}' of parameter {key} has shape "
                                          f"{tuple(value.shape)}, expected {tuple(p.shape)}")
-                    value = backend.of(p.data).asarray(backend.of(value).to_numpy(value), dtype=p.dtype).copy()
+                    value = backend.of(p._data).asarray(backend.of(value).to_numpy(value), dtype=p.dtype).copy()
                 elif hasattr(value, "shape"):
                     value = value.item()
                 entry[name] = value

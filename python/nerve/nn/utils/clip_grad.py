@@ -17,15 +17,15 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         return Tensor._wrap(__import__("numpy").asarray(0.0, dtype="float32"))
     xp = grads[0]._xp
     if norm_type == math.inf:
-        total = max(float(xp.abs(g.data).max()) if g.numel() else 0.0 for g in grads)
+        total = max(float(xp.abs(g._data).max()) if g.numel() else 0.0 for g in grads)
     else:
-        total = sum(float((xp.abs(g.data.astype("float64")) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
+        total = sum(float((xp.abs(g._data.astype("float64")) ** norm_type).sum()) for g in grads) ** (1.0 / norm_type)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} is non-finite ({total})")
     coef = max_norm / (total + 1e-6)
     if coef < 1:
         for g in grads:
-            g.data *= g.dtype.type(coef)
+            g._data *= g.dtype.type(coef)
     return Tensor._wrap(xp.asarray(total, dtype=grads[0].dtype))
 
 
@@ -33,7 +33,7 @@ def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value] in place."""
     for g in _grads(parameters):
         xp = g._xp
-        xp.clip(g.data, -clip_value, clip_value, out=g.data)
+        xp.clip(g._data, -clip_value, clip_value, out=g._data)
 
 
 def l1_penalty(parameters, strength):
