@@ -11,8 +11,6 @@ import pathlib
 import shlex
 import sys
 
-from bench import harness
-
 
 def suites():
     """The suite names: every bench/bench_<name>.py."""
@@ -40,6 +38,7 @@ def main(argv=None):
         p.error(f"unknown suite {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
     if args.clock == "cpu" and args.threads != [1]:
         p.error("--clock cpu measures the calling thread only: use it with --threads 1")
+    from bench import harness  # after the arguments are checked: it imports nerve and (if present) torch
     info = harness.machine_info()
     info["threads"] = " ".join(map(str, args.threads))  # what the cases ran with (t<n> in each case name)
     print("  ".join(f"{k}={v}" for k, v in info.items()), flush=True)

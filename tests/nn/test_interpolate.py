@@ -109,3 +109,9 @@ def test_pixel_shuffle_and_unshuffle():
     np.testing.assert_array_equal(F.pixel_shuffle(F.pixel_unshuffle(x, 2), 2).numpy(), x.numpy())
     with pytest.raises(ValueError, match="divisible by upscale_factor"):
         F.pixel_shuffle(nerve.ones(1, 3, 2, 2), 2)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_interpolate_on_device(mode, device):
+    check_op(lambda x: F.interpolate(x, size=(7, 3), mode=mode), lambda x: _np_interpolate(x, (7, 3), mode),
+             [(2, 3, 5, 4)], device=device)

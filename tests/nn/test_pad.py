@@ -66,3 +66,9 @@ def test_pad_errors():
 def test_padding_layers(layer, mode, pad, rng):
     x = rng.standard_normal((2, 3, 4, 5))
     np.testing.assert_allclose(layer(nerve.tensor(x)).numpy(), _np_pad(x, pad, mode))
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "replicate", "circular"])
+def test_pad_on_device(mode, device):
+    check_op(lambda x: F.pad(x, (2, 1, 1, 2), mode=mode), lambda x: _np_pad(x, (2, 1, 1, 2), mode), [(2, 3, 4, 5)],
+             device=device)
