@@ -70,6 +70,19 @@ def test_interpolate_by_scale_factor(mode, shape, factor):
              lambda x: _np_interpolate(x, size, mode, False), [shape])
 
 
+def test_interpolate_area_is_adaptive_average(rng):
+    """'area': output i averages input positions floor(i n / m) .. ceil((i + 1) n / m) - 1."""
+    def ref(x, size):
+        out = x
+        for k, m in enumerate(size):
+            axis, n = 2 + k, out.shape[2 + k]
+            parts = [np.take(out, range(i * n // m, -(-(i + 1) * n // m)), axis=axis).mean(axis=axis, keepdims=True)
+                     for i in range(m)]
+            out = np.concatenate(parts, axis=axis)
+        return out
+    check_op(lambda x: F.interpolate(x, size=(3, 2), mode="area"), lambda x: ref(x, (3, 2)), [(2, 3, 7, 5)])
+
+
 def test_upsample_layers(rng):
     x = rng.standard_normal((2, 3, 4, 5))
     np.testing.assert_allclose(nn.Upsample(scale_factor=2)(nerve.tensor(x)).numpy(), x.repeat(2, 2).repeat(2, 3))

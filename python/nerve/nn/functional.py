@@ -721,15 +721,15 @@ def pad(input, pad, mode="constant", value=None):
     return pad_ops.Pad.apply(input, tuple(plan), mode, 0.0 if value is None else float(value))
 
 
-_INTERPOLATE_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3}
+_INTERPOLATE_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3, "area": 2}
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
     """Resize the spatial dims of input (N, C, *spatial): 1 to 3 of them, to ``size`` or by ``scale_factor``
     (output size floor(in * scale_factor)). Modes: 'nearest', 'nearest-exact', and 'linear' (3-D input),
-    'bilinear' (4-D), 'trilinear' (5-D) with PyTorch's align_corners rule (see ops.interpolate).
-    Differentiable."""
+    'bilinear' (4-D), 'trilinear' (5-D) with PyTorch's align_corners rule (see ops.interpolate);
+    'area' (4-D) is adaptive average pooling, as in PyTorch. Differentiable."""
     if mode not in _INTERPOLATE_MODES:
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; nerve has "
                                   f"{', '.join(_INTERPOLATE_MODES)}")
@@ -740,7 +740,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if _INTERPOLATE_MODES[mode] not in (None, spatial):
         raise ValueError(f"interpolate: mode {mode!r} expects a {_INTERPOLATE_MODES[mode] + 2}-D input, got "
                          f"{input.ndim}-D")
-    if align_corners is not None and _INTERPOLATE_MODES[mode] is None:
+    if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
         raise ValueError("interpolate: align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | trilinear")
     if antialias:
@@ -761,6 +761,8 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         scales = (None,) * spatial if recompute_scale_factor else tuple(float(f) for f in factors)
     if any(m <= 0 for m in sizes):
         raise ValueError(f"interpolate: output sizes must be positive, got {sizes} for input sizes {in_sizes}")
+    if mode == "area":
+        return adaptive_avg_pool2d(input, sizes)
     return interpolate_ops.Interpolate.apply(input, sizes, mode, bool(align_corners), scales)
 
 
