@@ -7,15 +7,22 @@ above the table when saved). Run with
 """
 import argparse
 import importlib
+import pathlib
 import shlex
 import sys
 
-from bench import harness
+
+def suites():
+    """The suite names: every bench/bench_<name>.py."""
+    return sorted(path.stem[len("bench_"):] for path in pathlib.Path(__file__).parent.glob("bench_*.py"))
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    p.add_argument("suites", nargs="+", help="suite names (bench/bench_<name>.py): gemm, conv, layer_norm, embedding, pool, batch_norm, ...")
+    known = suites()
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0],
+                                epilog="suites: " + ", ".join(known))
+    p.add_argument("suites", nargs="+", metavar="suite",
+                   help=f"one or more of: {', '.join(known)} (bench/bench_<suite>.py)")
     p.add_argument("--save", action="store_true", help="write bench/results/<suite>-<date>[-<tag>].{json,md}")
     p.add_argument("--tag", default="", help="suffix for the saved file names (e.g. cpu-clock)")
     p.add_argument("--full", action="store_true", help="also the largest (slow) cases")
@@ -26,8 +33,12 @@ def main(argv=None):
     p.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                    help="cpu: CPU time of the calling thread (immune to other jobs; 1 thread only)")
     args = p.parse_args(argv)
+    unknown = [name for name in args.suites if name not in known]
+    if unknown:
+        p.error(f"unknown suite {', '.join(map(repr, unknown))}; choose from {', '.join(known)}")
     if args.clock == "cpu" and args.threads != [1]:
         p.error("--clock cpu measures the calling thread only: use it with --threads 1")
+    from bench import harness  # after the arguments are checked: it imports nerve and (if present) torch
     info = harness.machine_info()
     info["threads"] = " ".join(map(str, args.threads))  # what the cases ran with (t<n> in each case name)
     print("  ".join(f"{k}={v}" for k, v in info.items()), flush=True)

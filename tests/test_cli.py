@@ -1,6 +1,10 @@
 """The nerve command: info, and a tiny `nerve train mlp` run end to end."""
+import io
+import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +13,7 @@ import nerve.kernels
 from nerve.cli import main
 from nerve.models import MLP
 from nerve.recipes import RECIPES, TrainConfig
+from nerve.recipes import training
 from nerve.recipes.training import Task
 
 
@@ -67,19 +72,83 @@ def test_train_plot(tmp_path, capsys, monkeypatch):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "loss curve written" in out
 
 
-def test_train_plot_without_matplotlib(tmp_path, capsys, monkeypatch):
+def test_train_plot_without_matplotlib_stops_before_training(tmp_path, monkeypatch):
+    """Checked up front: before, the missing matplotlib was only noticed after the whole run."""
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     png = tmp_path / "curve.png"
-    ck, out = _train(tmp_path, capsys, "--plot", str(png))
-    assert "--plot needs matplotlib" in out and not png.exists() and ck.exists()
+    with pytest.raises(SystemExit, match="--plot needs matplotlib"):
+        main(["train", "mlp", "--quiet", "--out", str(tmp_path / "ck.npz"), "--plot", str(png)])
+    assert not png.exists() and not (tmp_path / "ck.npz").exists()
 
 
-@pytest.mark.parametrize("args,msg", [(["--epochs", "0"], "need --epochs >= 1"), (["--lr", "-1"], "--lr > 0"),
-                                      (["--threads", "0"], "--threads must be >= 1")])
+@pytest.mark.parametrize("args,msg", [
+    (["--epochs", "0"], "need --epochs >= 1"), (["--lr", "-1"], "--lr > 0"),
+    (["--threads", "0"], "--threads must be >= 1"),
+    (["--device", "tpu"], "--device 'tpu' is not a device"),  # was a ValueError traceback
+    (["--workers", "-1"], "--workers must be >= 0"),  # was a ValueError traceback from the DataLoader
+    (["--steps", "5"], "--steps is for the models trained by steps"),
+])
 def test_train_bad_options(tmp_path, args, msg):
     with pytest.raises(SystemExit, match=msg):
         main(["train", "mlp", "--quiet", "--out", str(tmp_path / "x.npz"), *args])
     assert not (tmp_path / "x.npz").exists()
+
+
+@pytest.mark.parametrize("model", ["char-lstm", "seq2seq"])
+def test_train_zero_steps_is_a_clear_error(tmp_path, model):
+    """--steps 0 ended in an IndexError traceback after 'training' (no history to report)."""
+    with pytest.raises(SystemExit, match=r"need --steps >= 1, got 0"):
+        main(["train", model, "--quiet", "--steps", "0", "--out", str(tmp_path / "x.npz")])
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_progress_to_a_file_is_one_line_per_epoch(tmp_path, capsys):
+    """stderr that is not a terminal gets plain lines, not a bar redrawn per batch (286 KB in 2 s before)."""
+    main(["train", "mlp", "--epochs", "3", "--out", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert "loss=" in lines[0] and "\r" not in err and len(err) < 1000
+
+
+def test_progress_bar_on_a_terminal_is_throttled(tmp_path, monkeypatch):
+    """On a terminal the bar redraws at most every PROGRESS_INTERVAL seconds, not per batch."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    start = time.perf_counter()
+    main(["train", "mlp", "--epochs", "3", "--out", str(tmp_path / "x.npz")])
+    seconds = time.perf_counter() - start
+    redraws = term.getvalue().count("\r")
+    batches = 3 * ((1437 + 31) // 32)  # digits' training split, batch 32
+    assert redraws <= seconds / training.PROGRESS_INTERVAL + 3 * 3 + 2 < batches
+
+
+def test_nerve_isa_any_case_or_unknown_does_not_abort():
+    """NERVE_ISA=bogus (or AVX2) aborted Python at import (a C++ static initializer threw)."""
+    from nerve import _C
+    order = list(_C.isas())
+    for value, want in [("AVX2", "avx2"), (" Generic ", "generic"), ("bogus", None), ("", None)]:
+        env = dict(os.environ, NERVE_ISA=value)
+        r = subprocess.run([sys.executable, "-c", "import nerve; print(nerve._C.isa(), nerve._C.best_isa())"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, (value, r.stderr)
+        isa, best = r.stdout.split()
+        expected = best if want is None else order[min(order.index(want), order.index(best))]
+        assert isa == expected, value
+        assert ("nerve: NERVE_ISA ignored (set_isa: argument 'isa' expected one of" in r.stderr) == (value == "bogus")
+
+
+def test_bench_lists_suites_and_refuses_unknown_ones():
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "bench", "--help"], capture_output=True, text=True, timeout=60, cwd=root)
+    assert r.returncode == 0 and "gemm" in r.stdout and "layer_norm" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "bench", "no_such_suite"], capture_output=True, text=True, timeout=60,
+                       cwd=root)
+    assert r.returncode == 2 and "unknown suite 'no_such_suite'" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_unknown_model(capsys):

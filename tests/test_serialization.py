@@ -1,4 +1,5 @@
 """nerve.save / nerve.load: round trips, damaged and foreign files, atomic replacement."""
+import io
 import os
 
 import numpy as np
@@ -97,9 +98,9 @@ def test_foreign_files(tmp_path):
     np.savez(plain, x=np.ones(3))
     with pytest.raises(ValueError, match=f"nerve.load: {plain}: not a nerve checkpoint \\(an .npz archive without"):
         nerve.load(plain)
-    npy = tmp_path / "bare.npy"
-    np.save(npy, np.ones(3))
-    with pytest.raises(ValueError, match="a bare .npy array"):
+    npy = tmp_path / "objects.npy"
+    np.save(npy, np.array([{"a": 1}], dtype=object), allow_pickle=True)  # a pickle inside: refused, never run
+    with pytest.raises(ValueError, match=f"nerve.load: {npy}"):
         nerve.load(npy)
     pickled = tmp_path / "obj.npz"
     np.savez(pickled, __nerve__=np.array([{"a": 1}], dtype=object))  # a pickle inside: refused, never run
@@ -161,3 +162,62 @@ def test_process_killed_mid_save_keeps_old_file(tmp_path):
     ck = nerve.load(path)
     assert ck["version"] == "old"
     np.testing.assert_array_equal(ck["w"].numpy(), np.ones(1000, np.float32))
+
+
+# ------------------------------------------------ PyTorch's calling conventions
+@pytest.mark.parametrize("format", ["npz", "torch", "safetensors"])
+def test_file_objects(format, tmp_path, rng):
+    """save/load take file objects as well as paths, as torch.save/torch.load do."""
+    if format == "safetensors":
+        pytest.importorskip("safetensors")
+    state = nn.Linear(3, 2).state_dict()
+    buffer = io.BytesIO()
+    nerve.save(state, buffer, format=format)
+    buffer.seek(0)
+    got = nerve.load(buffer)
+    assert sorted(got) == ["bias", "weight"]
+    np.testing.assert_array_equal(got["weight"].numpy(), state["weight"].numpy())
+    path = tmp_path / f"open.{ {'npz': 'npz', 'torch': 'pt', 'safetensors': 'safetensors'}[format] }"
+    with open(path, "wb") as f:  # an open file: the format comes from its name
+        nerve.save(state, f)
+    with open(path, "rb") as f:
+        assert sorted(nerve.load(f)) == ["bias", "weight"]
+    assert nerve.load(path)["bias"].tolist() == state["bias"].tolist()
+
+
+def test_file_object_must_be_binary(tmp_path):
+    (tmp_path / "t.txt").write_text("x")
+    with open(tmp_path / "t.txt") as f, pytest.raises(TypeError, match="binary file object"):
+        nerve.load(f)
+
+
+def test_load_accepts_map_location_and_weights_only(tmp_path, rng):
+    obj = {"w": nerve.tensor(rng.standard_normal(3)), "nested": [nerve.ones(2)], "n": 3}
+    nerve.save(obj, tmp_path / "ck.npz")
+    for where in ["cpu", nerve.device("cpu"), {"cuda:0": "cpu"}, lambda storage, loc: storage]:
+        got = nerve.load(tmp_path / "ck.npz", map_location=where, weights_only=True)
+        assert got["w"].device == "cpu" and got["nested"][0].tolist() == [1.0, 1.0] and got["n"] == 3
+    moved = nerve.load(tmp_path / "ck.npz", map_location=lambda t, loc: t * 2)
+    assert moved["nested"][0].tolist() == [2.0, 2.0]
+    assert nerve.load(tmp_path / "ck.npz", "cpu", weights_only=False, mmap=True)["n"] == 3
+    with pytest.raises(ValueError, match="map_location 'tpu' names no device"):
+        nerve.load(tmp_path / "ck.npz", map_location="tpu")
+    with pytest.raises(ValueError, match="pickle_module is not supported"):
+        nerve.load(tmp_path / "ck.npz", pickle_module=object())
+
+
+def test_load_whole_plain_objects(tmp_path, rng):
+    """A NumPy array, a dict of numbers, lists and strings: saved and loaded whole, from a file object."""
+    for obj in [rng.standard_normal((2, 3)), {"epoch": 3, "losses": [0.5, 0.25], "name": "run", "best": 0.1}]:
+        buffer = io.BytesIO()
+        nerve.save(obj, buffer)
+        buffer.seek(0)
+        got = nerve.load(buffer)
+        if isinstance(obj, dict):
+            assert got == obj
+        else:
+            np.testing.assert_array_equal(got, obj)
+    bare = io.BytesIO()
+    np.save(bare, np.arange(5.0))  # np.save's .npy, no pickle
+    bare.seek(0)
+    np.testing.assert_array_equal(nerve.load(bare), np.arange(5.0))

@@ -1,6 +1,8 @@
 #include "common/cpu_features.h"
 
 #include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -81,14 +83,23 @@ Isa isa_from_name(const char* name) {
 }
 
 namespace {
+// NERVE_ISA is read while the module loads, where an exception would abort
+// the interpreter: any case and surrounding blanks are accepted, and an
+// unknown name only warns (on stderr) and leaves the best variant.
 Isa initial_isa() {
   Isa best = best_isa();
   const char* env = std::getenv("NERVE_ISA");
-  if (env && *env) {
-    Isa want = isa_from_name(env);
-    if (static_cast<int>(want) < static_cast<int>(best)) return want;
+  std::string name;
+  for (const char* c = env ? env : ""; *c; ++c)
+    if (!std::isspace(static_cast<unsigned char>(*c))) name += static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+  if (name.empty()) return best;
+  try {
+    Isa want = isa_from_name(name.c_str());
+    return static_cast<int>(want) < static_cast<int>(best) ? want : best;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nerve: NERVE_ISA ignored (%s); using '%s'\n", e.what(), isa_name(best));
+    return best;
   }
-  return best;
 }
 std::atomic<int> g_isa{static_cast<int>(initial_isa())};
 }  // namespace

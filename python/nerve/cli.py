@@ -62,11 +62,10 @@ def _train(args):
                          f"got {config.epochs}, {config.batch_size}, {config.lr} and {config.weight_decay}")
     if config.threads is not None and config.threads < 1:
         raise SystemExit(f"nerve train: --threads must be >= 1, got {config.threads}")
-    if config.steps < 0 or not 0 <= config.label_smoothing < 1 or config.sample_every < 0:
-        raise SystemExit(f"nerve train: need --steps >= 0, --label-smoothing in [0, 1) and --sample-every >= 0, "
-                         f"got {config.steps}, {config.label_smoothing} and {config.sample_every}")
-    if nerve.device(config.device).type == "cuda" and not nerve.cuda.is_available():
-        raise SystemExit(f"nerve train: --device {config.device}: {nerve.cuda.unavailable_reason()}")
+    if not 0 <= config.label_smoothing < 1 or config.sample_every < 0:
+        raise SystemExit(f"nerve train: need --label-smoothing in [0, 1) and --sample-every >= 0, "
+                         f"got {config.label_smoothing} and {config.sample_every}")
+    _check_run_options(args, recipe, config, [k for k, r in RECIPES.items() if not r.task.by_epoch])
     threads_before = nerve.kernels.get_num_threads()
     try:
         if config.threads is not None:
@@ -83,6 +82,36 @@ def _train(args):
             dist.destroy_process_group()
     finally:
         nerve.kernels.set_num_threads(threads_before)
+
+
+def _check_run_options(args, recipe, config, step_models):
+    """Everything a run needs, checked before any data loads or any step runs: each failure is one
+    line naming the option (SystemExit), never a traceback halfway through training."""
+    import nerve
+    by_epoch = recipe.task.by_epoch
+    if by_epoch and args.steps is not None:
+        raise SystemExit(f"nerve train {args.model}: --steps is for the models trained by steps "
+                         f"({', '.join(step_models)}); {args.model} trains for --epochs")
+    if not by_epoch and config.steps < 1:
+        raise SystemExit(f"nerve train {args.model}: need --steps >= 1, got {config.steps}")
+    if config.num_workers < 0:
+        raise SystemExit(f"nerve train: --workers must be >= 0 (0: load in this process), got {config.num_workers}")
+    try:
+        device = nerve.device(config.device)
+    except (ValueError, TypeError):
+        raise SystemExit(f"nerve train: --device {config.device!r} is not a device nerve has; expected cpu, cuda or "
+                         f"cuda:<index>") from None
+    if device.type == "cuda" and not nerve.cuda.is_available():
+        raise SystemExit(f"nerve train: --device {config.device}: {nerve.cuda.unavailable_reason()}")
+    if config.plot:
+        if not recipe.task.plots:
+            raise SystemExit(f"nerve train {args.model}: --plot draws the classifiers' loss and accuracy curves; "
+                             f"{args.model} has none")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("nerve train: --plot needs matplotlib, which is not installed (pip install matplotlib); "
+                             "run without --plot, or install it first") from None
 
 
 def _options(model, defaults, given):

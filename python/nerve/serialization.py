@@ -24,8 +24,14 @@ the globals a state dict needs and refuses anything else, naming it.
 
 Saving writes a temporary file in the target's directory, flushes and fsyncs
 it, then renames it over the target (``os.replace``): a crash or an error
-mid-save leaves the old file whole. Tensors load on the CPU; Parameters load
-as plain Tensors (``Module.load_state_dict`` copies them into parameters).
+mid-save leaves the old file whole. Tensors load on the CPU (or where
+``map_location`` says); Parameters load as plain Tensors
+(``Module.load_state_dict`` copies them into parameters).
+
+Both take a path or, as PyTorch's do, a file object (``io.BytesIO``, an open
+file): ``save`` writes to it as it is (no atomic rename), ``load`` reads it from
+its current position. ``load`` also reads a bare ``.npy`` array
+(``np.save``; never with pickles).
 """
 import collections
 import io
@@ -41,6 +47,7 @@ import numpy as np
 
 from nerve import backend
 from nerve.amp import bfloat16, is_floating
+from nerve.device import device as Device
 from nerve.tensor import Tensor
 
 __all__ = ["save", "load", "UnsafeCheckpointError"]
@@ -97,8 +104,9 @@ def _bf16_node(a, node):
     return node
 
 
-def save(obj, path, format=None, metadata=None):
-    """Save a state dict (or any tree of tensors, arrays, numbers, strings) to ``path`` atomically.
+def save(obj, f, format=None, metadata=None):
+    """Save a state dict (or any tree of tensors, arrays, numbers, strings) to ``f``: a path (written
+    atomically) or a binary file object (written from its current position).
 
     ``format``: "npz" (nerve's own: any tree), "safetensors" (a flat dict of
     name -> tensor only) or "torch" (a torch.save zip file that
@@ -107,7 +115,8 @@ def save(obj, path, format=None, metadata=None):
     ``metadata``: a dict of str -> str stored in the file (npz and
     safetensors); ``load(path, with_metadata=True)`` gives it back.
     """
-    path = os.fspath(path)
+    stream = f if hasattr(f, "write") else None
+    path = _name(f) if stream is not None else os.fspath(f)
     format = _save_format(path, format)
     if metadata is not None:
         if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
@@ -117,16 +126,26 @@ def save(obj, path, format=None, metadata=None):
             raise ValueError("nerve.save: the torch format has no place for metadata; use npz or safetensors")
     if format == "safetensors":
         data = _safetensors_bytes(obj, metadata)
-        _atomic_write(path, lambda f: f.write(data))
+        write = lambda out: out.write(data)  # noqa: E731
     elif format == "torch":
-        _atomic_write(path, lambda f: _torch_save(obj, f, path))
+        write = lambda out: _torch_save(obj, out, path)  # noqa: E731
     else:
         arrays = {}
         manifest = {"format": _FORMAT, "version": _VERSION, "root": _encode(obj, arrays)}
         if metadata is not None:
             manifest["metadata"] = metadata
         arrays[_MANIFEST] = np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8)
-        _atomic_write(path, lambda f: np.savez(f, **arrays))
+        write = lambda out: np.savez(out, **arrays)  # noqa: E731
+    if stream is None:
+        _atomic_write(path, write)
+    else:
+        write(stream)
+
+
+def _name(f):
+    """What messages call a file object: its name when it has a str one (an open file), else its type."""
+    name = getattr(f, "name", None)
+    return name if isinstance(name, str) else f"<{type(f).__name__}>"
 
 
 def _save_format(path, format):
@@ -209,30 +228,86 @@ class _Decoder:
         self.fail(f"unknown manifest entry with keys {sorted(node)}")
 
 
-def load(path, format=None, *, with_metadata=False):
-    """Load a checkpoint: nerve's own ``.npz``, a ``.safetensors`` file or a
-    PyTorch ``torch.save`` file (read without PyTorch, refusing any pickled
-    global a state dict does not need). ``format`` ("npz", "safetensors",
-    "torch") overrides what the file name and contents say. With
-    ``with_metadata``, returns ``(obj, metadata_dict)``. Raises ValueError naming
-    the file when it is truncated, corrupted or of no format nerve reads, and
-    ``UnsafeCheckpointError`` (a ValueError and a pickle.UnpicklingError) for a
-    pickle that asks for anything but tensors and plain containers."""
-    path = os.fspath(path)
+def load(f, map_location=None, pickle_module=None, *, weights_only=None, mmap=None, format=None,
+         with_metadata=False):
+    """Load a checkpoint from ``f`` (a path or a binary file object): nerve's own
+    ``.npz``, a ``.safetensors`` file, a PyTorch ``torch.save`` file (read without
+    PyTorch, refusing any pickled global a state dict does not need) or a bare
+    ``.npy`` array. ``format`` ("npz", "safetensors", "torch") overrides what the
+    file name and contents say. With ``with_metadata``, returns ``(obj,
+    metadata_dict)``. Raises ValueError naming the file when it is truncated,
+    corrupted or of no format nerve reads, and ``UnsafeCheckpointError`` (a
+    ValueError and a pickle.UnpicklingError) for a pickle that asks for anything
+    but tensors and plain containers.
+
+    PyTorch's arguments: ``map_location`` (None, "cpu", "cuda[:n]", a device, a
+    {saved: target} dict or a function) moves the loaded tensors: a string or
+    device to that device, a dict by its "cpu" entry (or its only target), a
+    function is called as PyTorch calls it, ``fn(tensor, "cpu")``, and returns
+    the tensor to keep. ``weights_only`` is accepted either way and changes
+    nothing: nerve always loads as ``weights_only=True`` does and never runs
+    pickled code. ``mmap`` is accepted; the file is read into memory.
+    ``pickle_module`` must be None (or ``pickle``): nerve unpickles with its own
+    restricted unpickler only."""
+    if pickle_module is not None and pickle_module is not pickle:
+        raise ValueError("nerve.load: pickle_module is not supported: nerve reads pickles with its own restricted "
+                         "unpickler only, which never runs code from the file")
     if format is not None and format not in _FORMATS:
         raise ValueError(f"nerve.load: unknown format {format!r}, expected one of {', '.join(_FORMATS)}")
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except IsADirectoryError as e:
-        raise ValueError(f"nerve.load: {path}: is a directory, not a checkpoint file") from e
+    if hasattr(f, "read"):
+        path, data = _name(f), f.read()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"nerve.load: {path}: expected a binary file object (opened with 'rb'), it returned "
+                            f"{type(data).__name__}")
+        data = bytes(data)
+    else:
+        path = os.fspath(f)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except IsADirectoryError as e:
+            raise ValueError(f"nerve.load: {path}: is a directory, not a checkpoint file") from e
     format = format or _sniff(path, data)
     if format == "safetensors":
-        return _safetensors_load(path, data, with_metadata)
-    if format == "torch":
+        obj = _safetensors_load(path, data, with_metadata)
+    elif format == "torch":
         obj = _torch_load(path, data)
-        return (obj, {}) if with_metadata else obj
-    return _npz_load(path, data, with_metadata)
+        obj = (obj, {}) if with_metadata else obj
+    else:
+        obj = _npz_load(path, data, with_metadata)
+    if map_location is None:
+        return obj
+    if with_metadata:
+        return _relocate(obj[0], map_location), obj[1]
+    return _relocate(obj, map_location)
+
+
+def _relocate(obj, map_location):
+    """Every Tensor of the tree moved as map_location says (see load)."""
+    if callable(map_location) and not isinstance(map_location, (str, Device)):
+        move = lambda t: map_location(t, "cpu")  # noqa: E731
+    else:
+        target = map_location
+        if isinstance(map_location, dict):
+            targets = set(map(str, map_location.values()))
+            target = map_location.get("cpu", next(iter(targets)) if len(targets) == 1 else "cpu")
+        try:
+            target = Device(target)
+        except (ValueError, TypeError):
+            raise ValueError(f"nerve.load: map_location {map_location!r} names no device nerve has (cpu, cuda, "
+                             "cuda:<n>)") from None
+        move = (lambda t: t) if target.type == "cpu" else (lambda t: t.to(target))  # noqa: E731
+
+    def walk(x):
+        if isinstance(x, Tensor):
+            return move(x)
+        if isinstance(x, dict):
+            return type(x)((k, walk(v)) for k, v in x.items())
+        if isinstance(x, (list, tuple)):
+            return type(x)(walk(v) for v in x)
+        return x
+
+    return walk(obj)
 
 
 def _sniff(path, data):
@@ -323,8 +398,8 @@ def _npz_load(path, data, with_metadata):
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"nerve.load: {path}: not a nerve checkpoint (not a readable .npz archive: {e}); "
                          "the file may be truncated or of another format") from e
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"nerve.load: {path}: not a nerve checkpoint (a bare .npy array, not an .npz archive)")
+    if isinstance(archive, np.ndarray):  # a bare .npy file (np.save), read without pickles
+        return (archive, {}) if with_metadata else archive
     with archive:
         if _MANIFEST not in archive.files:
             raise ValueError(f"nerve.load: {path}: not a nerve checkpoint (an .npz archive without a nerve manifest; "

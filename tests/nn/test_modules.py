@@ -569,3 +569,46 @@ def test_dropout_eval_identity_and_edges():
     a = nn.Dropout()(x).numpy()
     nerve.manual_seed(3)
     np.testing.assert_array_equal(nn.Dropout()(x).numpy(), a)  # seeded
+
+
+def test_parameter_dict_and_list():
+    pd = nn.ParameterDict({"a": nn.Parameter(nerve.ones(2)), "b": nerve.zeros(3)})
+    assert list(pd) == ["a", "b"] and isinstance(pd["b"], nn.Parameter)  # a Tensor is wrapped
+    pd["c"] = nerve.ones(1)
+    pd.update([("d", nerve.ones(4))])
+    assert [n for n, _ in pd.named_parameters()] == ["a", "b", "c", "d"] and "c" in pd and len(pd) == 4
+    del pd["a"]
+    assert list(pd.keys()) == ["b", "c", "d"] and pd.get("zz") is None
+    pl = nn.ParameterList([nerve.ones(2)])
+    pl.append(nn.Parameter(nerve.zeros(1)))
+    pl.extend([nerve.ones(3)])
+    assert [n for n, _ in pl.named_parameters()] == ["0", "1", "2"] and all(isinstance(p, nn.Parameter) for p in pl)
+    pl[0] = nerve.full((2,), 5.0)
+    assert pl[0].tolist() == [5.0, 5.0] and len(pl[1:]) == 2
+
+
+def test_unflatten():
+    x = nerve.randn(2, 12, 5)
+    assert nn.Unflatten(1, (3, 4))(x).shape == (2, 3, 4, 5)
+    assert nn.Unflatten(-1, (5, 1))(x).shape == (2, 12, 5, 1)
+    y = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (12, 5)))(x)
+    np.testing.assert_array_equal(y.numpy(), x.numpy())
+
+
+@pytest.mark.parametrize("make", [lambda ip: nn.LeakyReLU(0.2, inplace=ip), lambda ip: nn.ReLU(ip),
+                                  lambda ip: nn.ELU(inplace=ip), lambda ip: nn.Hardtanh(inplace=ip),
+                                  lambda ip: nn.SELU(ip), lambda ip: nn.CELU(inplace=ip), lambda ip: nn.Mish(ip),
+                                  lambda ip: nn.Hardswish(ip), lambda ip: nn.Hardsigmoid(ip)])
+def test_inplace_activation_inside_a_graph_backpropagates(make, rng):
+    """conv -> LeakyReLU(inplace=True) -> ... (DCGAN's discriminator) raised 'a tensor saved for backward
+    was modified by an in-place operation'; the gradient must equal the out-of-place one."""
+    x0 = rng.standard_normal((3, 4)) * 2
+    grads = []
+    for inplace in (False, True):
+        x = nerve.tensor(x0, requires_grad=True)
+        h = x * 1.5
+        y = make(inplace)(h)
+        assert (y is h) == inplace
+        (y * y).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-6)

@@ -7,6 +7,8 @@ import pytest
 
 import nerve
 from nerve import nn
+from nerve.testing import gradcheck
+from nerve.nn.utils import rnn
 from tests.kernels.test_rnn import ref_forward
 
 
@@ -121,8 +123,8 @@ def test_module_errors():
         nn.LSTM(3, 0)
     with pytest.raises(ValueError, match=r"dropout should be a number in range \[0, 1\], got 2"):
         nn.GRU(3, 4, dropout=2)
-    with pytest.raises(NotImplementedError, match="proj_size"):
-        nn.LSTM(3, 4, proj_size=2)
+    with pytest.raises(ValueError, match="proj_size argument is only supported for LSTM"):
+        nn.RNNBase("gru", 3, 4, proj_size=2)
     m = nn.LSTM(3, 4)
     with pytest.raises(ValueError, match="LSTM: input.size\\(-1\\) must be equal to input_size. Expected 3, got 2"):
         m(nerve.randn(5, 2, 2))
@@ -135,3 +137,111 @@ def test_module_errors():
 def test_repr():
     assert repr(nn.LSTM(3, 4, num_layers=2, batch_first=True)) == "LSTM(3, 4, num_layers=2, batch_first=True)"
     assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == "RNNCell(3, 4, nonlinearity='relu')"
+
+
+# ----------------------------------------------------------- packed sequences
+def _np_pack(x, lengths):
+    """PyTorch's packed layout written out: for each step t, the rows of the sequences (longest first,
+    ties in batch order) that are longer than t."""
+    order = sorted(range(len(lengths)), key=lambda b: -lengths[b])
+    data, sizes = [], []
+    for t in range(max(lengths)):
+        rows = [b for b in order if lengths[b] > t]
+        data += [x[t, b] for b in rows]
+        sizes.append(len(rows))
+    return np.array(data), sizes, order
+
+
+def test_pack_padded_sequence_layout_and_round_trip(rng):
+    x = rng.standard_normal((5, 4, 2))
+    lengths = [3, 5, 1, 5]
+    packed = rnn.pack_padded_sequence(nerve.tensor(x), lengths, enforce_sorted=False)
+    data, sizes, order = _np_pack(x, lengths)
+    np.testing.assert_array_equal(packed.data.numpy(), data)
+    assert packed.batch_sizes.tolist() == sizes and packed.sorted_indices.tolist() == order
+    assert packed.unsorted_indices.tolist() == np.argsort(order).tolist()
+    padded, got_lengths = rnn.pad_packed_sequence(packed, batch_first=True, padding_value=-1.0, total_length=6)
+    assert got_lengths.tolist() == lengths and padded.shape == (4, 6, 2)
+    want = np.full((4, 6, 2), -1.0)
+    for b, n in enumerate(lengths):
+        want[b, :n] = x[:n, b]
+    np.testing.assert_array_equal(padded.numpy(), want)
+    with pytest.raises(RuntimeError, match="must be sorted in decreasing order"):
+        rnn.pack_padded_sequence(nerve.tensor(x), lengths)
+    sorted_packed = rnn.pack_padded_sequence(nerve.tensor(x[:, [1, 0]]), [5, 3])
+    assert sorted_packed.sorted_indices is None and sorted_packed.batch_sizes.tolist() == [2, 2, 2, 1, 1]
+
+
+def test_pad_sequence_and_pack_sequence(rng):
+    seqs = [rng.standard_normal((n, 3)) for n in (2, 4, 1)]
+    got = rnn.pad_sequence([nerve.tensor(s) for s in seqs], batch_first=True, padding_value=9.0)
+    want = np.full((3, 4, 3), 9.0)
+    for b, s in enumerate(seqs):
+        want[b, :len(s)] = s
+    np.testing.assert_array_equal(got.numpy(), want)
+    left = rnn.pad_sequence([nerve.tensor(s) for s in seqs], padding_side="left")
+    np.testing.assert_array_equal(left.numpy()[2:, 0], seqs[0])
+    packed = rnn.pack_sequence([nerve.tensor(s) for s in seqs], enforce_sorted=False)
+    back = rnn.unpack_sequence(packed)
+    for a, b in zip(back, seqs):
+        np.testing.assert_array_equal(a.numpy(), b)
+
+
+@pytest.mark.parametrize("cls,mode", [(nn.LSTM, "lstm"), (nn.GRU, "gru"), (nn.RNN, "rnn_tanh")])
+def test_rnn_on_packed_sequence_matches_each_sequence_alone(cls, mode, rng):
+    """A packed batch runs as the fused kernels with lengths: each sequence's output and h_n (in the
+    original batch order) equal a run on that sequence alone; gradients reach the padded input."""
+    m = cls(3, 4, dtype=nerve.float64)
+    x = rng.standard_normal((6, 3, 3))
+    lengths = [4, 6, 2]
+    xt = nerve.tensor(x, requires_grad=True)
+    out, state = m(rnn.pack_padded_sequence(xt, lengths, enforce_sorted=False))
+    assert isinstance(out, rnn.PackedSequence)
+    y, got_lengths = rnn.pad_packed_sequence(out)
+    h_n = state[0] if mode == "lstm" else state
+    w = [p.detach().numpy() for p in (m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0)]
+    for b, n in enumerate(lengths):
+        h0 = np.zeros((1, 4))
+        ys, hs, _ = ref_forward(mode, x[:n, b:b + 1], h0, h0 if mode == "lstm" else None, *w, None)
+        np.testing.assert_allclose(y.detach().numpy()[:n, b], ys[:, 0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(h_n.detach().numpy()[0, b], hs[0], rtol=1e-12, atol=1e-12)
+        assert np.all(y.detach().numpy()[n:, b] == 0)
+    out.data.sum().backward()
+    g = xt.grad.numpy()
+    assert np.all(g[4:, 0] == 0) and np.all(g[2:, 2] == 0) and np.abs(g[:2, 2]).sum() > 0
+
+
+def _np_lstm_proj(x, h, c, w_ih, w_hh, b_ih, b_hh, w_hr, lengths):
+    """LSTM with projection, step by step: h = W_hr (o * tanh(c)); past a length, state kept, output 0."""
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    ys = []
+    for t in range(x.shape[0]):
+        i, f, g, o = np.split(x[t] @ w_ih.T + b_ih + h @ w_hh.T + b_hh, 4, axis=1)
+        c_new = sig(f) * c + sig(i) * np.tanh(g)
+        h_new = (sig(o) * np.tanh(c_new)) @ w_hr.T
+        live = (t < np.asarray(lengths))[:, None]
+        h, c = np.where(live, h_new, h), np.where(live, c_new, c)
+        ys.append(np.where(live, h_new, 0.0))
+    return np.stack(ys), h, c
+
+
+def test_lstm_proj_size(rng):
+    m = nn.LSTM(3, 6, proj_size=4, dtype=nerve.float64)
+    assert [(n, tuple(p.shape)) for n, p in m.named_parameters()] == [
+        ("weight_ih_l0", (24, 3)), ("weight_hh_l0", (24, 4)), ("bias_ih_l0", (24,)), ("bias_hh_l0", (24,)),
+        ("weight_hr_l0", (4, 6))]
+    x = rng.standard_normal((5, 2, 3))
+    h0, c0 = rng.standard_normal((1, 2, 4)), rng.standard_normal((1, 2, 6))
+    w = [p.detach().numpy() for p in m.parameters()]
+    for lengths in ([5, 5], [5, 3]):
+        y, (h, c) = m(nerve.tensor(x), (nerve.tensor(h0), nerve.tensor(c0)), lengths=lengths)
+        want = _np_lstm_proj(x, h0[0], c0[0], *w, lengths)
+        assert y.shape == (5, 2, 4) and h.shape == (1, 2, 4) and c.shape == (1, 2, 6)
+        for got, ref in zip((y, h[0], c[0]), want):
+            np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-12, atol=1e-12)
+    two = nn.LSTM(3, 6, num_layers=2, bidirectional=True, proj_size=2, batch_first=True, dtype=nerve.float64)
+    assert two.weight_ih_l1.shape == (24, 4) and two(nerve.tensor(x))[0].shape == (5, 2, 4)
+    small = nn.LSTM(3, 4, proj_size=2, dtype=nerve.float64)
+    assert gradcheck(lambda t: small(t, lengths=[3, 2])[0], [x[:3]])
+    with pytest.raises(ValueError, match="proj_size has to be smaller than hidden_size"):
+        nn.LSTM(3, 4, proj_size=4)

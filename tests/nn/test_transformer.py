@@ -94,6 +94,59 @@ def test_mha_bad_arguments(rng):
         mha(x, x, x, key_padding_mask=np.zeros(3, bool))
 
 
+def np_mha_general(p, q, k, v, H, bias_kv=False, zero_attn=False, allowed=None):
+    """Batch-first reference for kdim/vdim (separate q/k/v_proj_weight), add_bias_kv (bias_k, bias_v
+    appended as one more key position after projection) and add_zero_attn (a zero key and value
+    per head appended after that); allowed (N, 1, 1, S0) over the S0 given keys."""
+    N, L, E = q.shape
+    hd = E // H
+    b = p["in_proj_bias"]
+    kp = k @ p["k_proj_weight"].T + b[E:2 * E]
+    vp = v @ p["v_proj_weight"].T + b[2 * E:]
+    qp = q @ p["q_proj_weight"].T + b[:E]
+    extra = 0
+    if bias_kv:
+        kp = np.concatenate([kp, np.broadcast_to(p["bias_k"], (N, 1, E))], 1)
+        vp = np.concatenate([vp, np.broadcast_to(p["bias_v"], (N, 1, E))], 1)
+        extra += 1
+    def heads(x):
+        return x.reshape(N, x.shape[1], H, hd).transpose(0, 2, 1, 3)
+    qh, kh, vh = heads(qp), heads(kp), heads(vp)
+    if zero_attn:
+        kh = np.concatenate([kh, np.zeros((N, H, 1, hd))], 2)
+        vh = np.concatenate([vh, np.zeros((N, H, 1, hd))], 2)
+        extra += 1
+    s = qh @ kh.transpose(0, 1, 3, 2) / np.sqrt(hd)
+    if allowed is not None:
+        keep = np.concatenate([allowed, np.ones(allowed.shape[:-1] + (extra,), bool)], -1)
+        s = np.where(keep, s, -np.inf)
+    w = np.exp(s - s.max(-1, keepdims=True))
+    w /= w.sum(-1, keepdims=True)
+    o = (w @ vh).transpose(0, 2, 1, 3).reshape(N, L, E)
+    return o @ p["out_proj.weight"].T + p["out_proj.bias"]
+
+
+@pytest.mark.parametrize("bias_kv,zero_attn", [(False, False), (True, False), (False, True), (True, True)])
+def test_mha_kdim_vdim_bias_kv_zero_attn(bias_kv, zero_attn, rng):
+    E, H, N, L, S = 8, 2, 3, 4, 5
+    mha = nn.MultiheadAttention(E, H, kdim=5, vdim=3, add_bias_kv=bias_kv, add_zero_attn=zero_attn,
+                                batch_first=True).double()
+    names = ["q_proj_weight", "k_proj_weight", "v_proj_weight", "in_proj_bias"] + (["bias_k", "bias_v"] if bias_kv
+                                                                                   else [])
+    assert list(mha.state_dict()) == names + ["out_proj.weight", "out_proj.bias"]  # PyTorch's names and order
+    assert mha.in_proj_weight is None and mha.k_proj_weight.shape == (E, 5) and mha.v_proj_weight.shape == (E, 3)
+    q, k, v = rng.standard_normal((N, L, E)), rng.standard_normal((N, S, 5)), rng.standard_normal((N, S, 3))
+    kpm = np.zeros((N, S), bool)
+    kpm[0, 3:] = True
+    want = np_mha_general(params(mha), q, k, v, H, bias_kv, zero_attn, ~kpm[:, None, None, :])
+    for need in (True, False):
+        out, _ = mha(nerve.tensor(q), nerve.tensor(k), nerve.tensor(v), key_padding_mask=kpm, need_weights=need)
+        np.testing.assert_allclose(out.detach().numpy(), want, rtol=1e-10, atol=1e-12)
+    assert gradcheck(lambda a, b, c: mha(a, b, c, need_weights=False)[0], [q[:1], k[:1], v[:1]])
+    with pytest.raises(ValueError, match="widths 8, 5, 3"):
+        mha(nerve.tensor(q), nerve.tensor(q), nerve.tensor(q))
+
+
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation", ["relu", "gelu"])
 def test_encoder_layer_matches_reference(rng, norm_first, activation):

@@ -151,3 +151,183 @@ def test_state_dict_round_trip():
 def test_resume_needs_initial_lr():
     with pytest.raises(KeyError, match="initial_lr"):
         S.StepLR(_opt(), step_size=2, last_epoch=4)
+
+
+# ------------------------------------------------------- the newer schedules
+def test_linear_lr():
+    opt = _opt(groups=2)
+    got = _lrs(S.LinearLR(opt, start_factor=0.25, end_factor=0.75, total_iters=4), opt, 7)
+    _close(got, [[b * (0.25 + 0.5 * min(e, 4) / 4) for b in (0.1, 0.2)] for e in range(7)])
+    with pytest.raises(ValueError, match="Starting multiplicative factor"):
+        S.LinearLR(_opt(), start_factor=0)
+
+
+def test_constant_lr():
+    opt = _opt()
+    got = _lrs(S.ConstantLR(opt, factor=0.5, total_iters=3), opt, 6)
+    _close(got, [[0.1 * (0.5 if e < 3 else 1.0)] for e in range(6)])
+
+
+def test_polynomial_lr():
+    opt = _opt(groups=2)
+    got = _lrs(S.PolynomialLR(opt, total_iters=5, power=2.0), opt, 8)
+    _close(got, [[b * (1 - min(e, 5) / 5) ** 2 for b in (0.1, 0.2)] for e in range(8)])
+
+
+def _sgdr(epoch, base, t0, mult, eta_min):
+    """SGDR by walking the cycles: cycle i lasts t0 * mult**i epochs."""
+    start, length = 0, t0
+    while epoch >= start + length:
+        start, length = start + length, length * mult
+    return eta_min + (base - eta_min) * (1 + math.cos(math.pi * (epoch - start) / length)) / 2
+
+
+@pytest.mark.parametrize("t_mult", [1, 2, 3])
+def test_cosine_annealing_warm_restarts(t_mult):
+    opt = _opt(groups=2)
+    got = _lrs(S.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=t_mult, eta_min=0.01), opt, 30)
+    _close(got, [[_sgdr(e, b, 3, t_mult, 0.01) for b in (0.1, 0.2)] for e in range(30)])
+    assert got[3][0] == pytest.approx(0.1)  # restart at the end of the first cycle
+
+
+def test_cosine_annealing_warm_restarts_fractional_epochs():
+    opt = _opt()
+    sched = S.CosineAnnealingWarmRestarts(opt, T_0=2, T_mult=2)
+    for epoch in (0.25, 1.5, 2.0, 3.75, 6.5):
+        sched.step(epoch)
+        assert opt.param_groups[0]["lr"] == pytest.approx(_sgdr(epoch, 0.1, 2, 2, 0.0), rel=1e-12)
+    with pytest.raises(ValueError, match="T_0"):
+        S.CosineAnnealingWarmRestarts(_opt(), T_0=0)
+
+
+def _cyclic(step, base, top, up, down, scale):
+    """Triangle wave: up `up` steps from base to top, down `down` steps, amplitude * scale(cycle index, step)."""
+    cycle, pos = divmod(step, up + down)
+    frac = pos / up if pos <= up else 1 - (pos - up) / down
+    return base + (top - base) * frac * scale(cycle + 1, step)
+
+
+@pytest.mark.parametrize("mode,scale", [
+    ("triangular", lambda c, s: 1.0),
+    ("triangular2", lambda c, s: 0.5 ** (c - 1)),
+    ("exp_range", lambda c, s: 0.9 ** s),
+])
+def test_cyclic_lr(mode, scale):
+    opt = _opt(momentum=0.9)
+    sched = S.CyclicLR(opt, base_lr=0.01, max_lr=0.1, step_size_up=3, step_size_down=2, mode=mode, gamma=0.9)
+    got = _lrs(sched, opt, 16)
+    _close(got, [[_cyclic(e, 0.01, 0.1, 3, 2, scale)] for e in range(16)])
+    # momentum mirrors the lr: max_momentum at base_lr, base_momentum at max_lr
+    sched.step(1)  # (0.1 - 0.01) * 1/3 into the cycle
+    frac = (_cyclic(1, 0.01, 0.1, 3, 2, scale) - 0.01) / 0.09
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.9 - 0.1 * frac)
+
+
+def test_cyclic_lr_custom_scale_fn_and_betas():
+    adam = _opt(cls=optim.Adam)
+    sched = S.CyclicLR(adam, 0.001, 0.01, step_size_up=2, scale_fn=lambda x: 0.5, scale_mode="iterations")
+    got = _lrs(sched, adam, 5)
+    _close(got, [[0.001 + 0.009 * f * 0.5] for f in (0, 0.5, 1, 0.5, 0)])
+    # step 5 is half way up the next cycle: beta1 = max_momentum - (max - base) * 0.5 * scale 0.5
+    assert adam.param_groups[0]["betas"][0] == pytest.approx(0.9 - 0.1 * 0.5 * 0.5)
+    with pytest.raises(ValueError, match="mode is invalid"):
+        S.CyclicLR(_opt(momentum=0.9), 0.01, 0.1, mode="sawtooth")
+
+
+def test_sequential_lr_restarts_each_schedule_at_its_milestone():
+    opt = _opt(groups=2)
+    warm = S.LinearLR(opt, start_factor=0.1, total_iters=3)
+    decay = S.ExponentialLR(opt, gamma=0.5)
+    step = S.StepLR(opt, step_size=2, gamma=0.1)
+    got = _lrs(S.SequentialLR(opt, [warm, decay, step], milestones=[3, 6]), opt, 10)
+    want = []
+    for e in range(10):
+        f = 0.1 + 0.9 * e / 3 if e < 3 else 0.5 ** (e - 3) if e < 6 else 0.1 ** ((e - 6) // 2)
+        want.append([b * f for b in (0.1, 0.2)])
+    _close(got, want)
+    with pytest.raises(ValueError, match="one more than the number of milestone"):
+        S.SequentialLR(opt, [warm, decay], milestones=[1, 2])
+
+
+def test_chained_scheduler_multiplies_the_factors():
+    opt = _opt(groups=2)
+    got = _lrs(S.ChainedScheduler([S.ConstantLR(opt, factor=0.1, total_iters=2), S.ExponentialLR(opt, gamma=0.9)]),
+               opt, 6)
+    _close(got, [[b * (0.1 if e < 2 else 1.0) * 0.9 ** e for b in (0.1, 0.2)] for e in range(6)])
+
+
+# -------------------------------------------- save and resume, every schedule
+def _sgd(momentum=0.9):
+    return optim.SGD([nn.Parameter(nerve.ones(3))], lr=0.1, momentum=momentum)
+
+
+SCHEDULES = {
+    "StepLR": lambda o: S.StepLR(o, step_size=3, gamma=0.5),
+    "MultiStepLR": lambda o: S.MultiStepLR(o, milestones=[2, 5], gamma=0.3),
+    "ExponentialLR": lambda o: S.ExponentialLR(o, gamma=0.8),
+    "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=7, eta_min=0.001),
+    "LambdaLR": lambda o: S.LambdaLR(o, lambda e: 1 / (1 + e)),
+    "OneCycleLR": lambda o: S.OneCycleLR(o, max_lr=0.5, total_steps=12),
+    "LinearLR": lambda o: S.LinearLR(o, start_factor=0.2, total_iters=6),
+    "ConstantLR": lambda o: S.ConstantLR(o, factor=0.25, total_iters=6),
+    "PolynomialLR": lambda o: S.PolynomialLR(o, total_iters=8, power=1.5),
+    "CosineAnnealingWarmRestarts": lambda o: S.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=2),
+    "CyclicLR": lambda o: S.CyclicLR(o, 0.01, 0.1, step_size_up=3, mode="triangular2"),
+    "SequentialLR": lambda o: S.SequentialLR(o, [S.LinearLR(o, 0.1, total_iters=3), S.CosineAnnealingLR(o, 6)], [3]),
+    "ChainedScheduler": lambda o: S.ChainedScheduler([S.LinearLR(o, 0.1, total_iters=3), S.ExponentialLR(o, 0.9)]),
+    "ReduceLROnPlateau": lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=1),
+}
+
+
+def _train(opt, sched, steps, start=0):
+    """Steps of (lr, momentum) actually used by the optimizer; the weight moves with a fixed gradient."""
+    used = []
+    p = opt.param_groups[0]["params"][0]
+    for i in range(start, start + steps):
+        p.grad = nerve.full((3,), 1.0 + i)
+        used.append((opt.param_groups[0]["lr"], opt.param_groups[0]["momentum"]))
+        opt.step()
+        if isinstance(sched, S.ReduceLROnPlateau):
+            sched.step(1.0)  # never improves: the lr halves every other epoch
+        else:
+            sched.step()
+    return used
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULES))
+def test_resume_continues_at_the_saved_lr(name, tmp_path):
+    """Save after 5 steps, build a fresh optimizer and scheduler, load both, run 6 more: the lrs (and
+    momenta, and the weights) equal an uninterrupted run's step for step. Before the fix, building the
+    scheduler reset the loaded lr and load_state_dict left it there."""
+    whole = _sgd()
+    want = _train(whole, SCHEDULES[name](whole), 11)
+    first = _sgd()
+    sched = SCHEDULES[name](first)
+    got = _train(first, sched, 5)
+    nerve.save({"optimizer": first.state_dict(), "scheduler": sched.state_dict(),
+                "weight": first.param_groups[0]["params"][0]}, tmp_path / "ckpt.npz")
+    saved = nerve.load(tmp_path / "ckpt.npz")
+    resumed = optim.SGD([nn.Parameter(saved["weight"])], lr=0.1, momentum=0.9)
+    resumed.load_state_dict(saved["optimizer"])
+    sched = SCHEDULES[name](resumed)
+    sched.load_state_dict(saved["scheduler"])
+    got += _train(resumed, sched, 6, start=5)
+    assert [lr for lr, _ in got] == pytest.approx([lr for lr, _ in want], rel=1e-12)
+    assert [m for _, m in got] == pytest.approx([m for _, m in want], rel=1e-12)
+    assert resumed.param_groups[0]["params"][0].tolist() == pytest.approx(
+        whole.param_groups[0]["params"][0].tolist(), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "PolynomialLR"])
+def test_building_a_scheduler_keeps_a_loaded_lr(name):
+    """PyTorch's epoch-0 value of these schedules is the group's current lr: a scheduler built on a
+    just-loaded optimizer must not reset it to initial_lr."""
+    first = _sgd()
+    sched = SCHEDULES[name](first)
+    _train(first, sched, 5)
+    lr = first.param_groups[0]["lr"]
+    assert lr != pytest.approx(0.1)
+    resumed = _sgd()
+    resumed.load_state_dict(first.state_dict())
+    SCHEDULES[name](resumed)
+    assert resumed.param_groups[0]["lr"] == pytest.approx(lr, rel=1e-12)

@@ -1,4 +1,6 @@
 """Optimizers against hand-written float64 NumPy versions of PyTorch's documented rules."""
+import inspect
+
 import numpy as np
 import pytest
 
@@ -106,6 +108,8 @@ CASES = [
     (optim.Adam, ref_adam, dict(lr=0.01, eps=1e-3, maximize=True)),
     (optim.AdamW, ref_adamw, dict(lr=0.01, weight_decay=0.1)),
     (optim.AdamW, ref_adamw, dict(lr=0.01, amsgrad=True)),  # PyTorch's default weight_decay 0.01
+    (optim.AdamW, ref_adamw, dict(lr=0.01, weight_decay=0.05, maximize=True, fused=True, foreach=False,
+                                  capturable=True)),
     (optim.RMSprop, ref_rmsprop, dict(lr=0.01)),
     (optim.RMSprop, ref_rmsprop, dict(lr=0.01, alpha=0.9, momentum=0.5, weight_decay=0.05)),
     (optim.RMSprop, ref_rmsprop, dict(lr=0.01, centered=True, momentum=0.9, eps=1e-4)),
@@ -114,6 +118,17 @@ CASES = [
     (optim.Adadelta, ref_adadelta, dict()),
     (optim.Adadelta, ref_adadelta, dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True)),
 ]
+
+
+def _flags_free(ref):
+    """The reference without PyTorch's implementation switches, which change no number."""
+    def call(p0, grads, fused=None, foreach=None, capturable=False, **kwargs):
+        return ref(p0, grads, **kwargs)
+    call.__name__ = ref.__name__
+    return call
+
+
+CASES = [(cls, _flags_free(ref), kwargs) for cls, ref, kwargs in CASES]
 
 
 def _run(cls, kwargs, p0, grads, dtype=np.float32, device="cpu"):
@@ -327,3 +342,69 @@ def test_l1_penalty(rng):
     assert float(pen) == pytest.approx(want, rel=1e-6)
     pen.backward()
     np.testing.assert_allclose(w.grad.numpy(), 0.01 * np.sign(w.detach().numpy()), rtol=1e-6)
+
+
+# PyTorch 2.x's constructor signatures, written out from its documentation: (name, kind, default);
+# kind "p" positional-or-keyword, "k" keyword-only. Code passes these by name (fused=True, foreach=False).
+_P, _K = "p", "k"
+SIGNATURES = {
+    "SGD": [("lr", _P, 1e-3), ("momentum", _P, 0), ("dampening", _P, 0), ("weight_decay", _P, 0),
+            ("nesterov", _P, False), ("maximize", _K, False), ("foreach", _K, None), ("differentiable", _K, False),
+            ("fused", _K, None)],
+    "Adam": [("lr", _P, 1e-3), ("betas", _P, (0.9, 0.999)), ("eps", _P, 1e-8), ("weight_decay", _P, 0),
+             ("amsgrad", _P, False), ("foreach", _K, None), ("maximize", _K, False), ("capturable", _K, False),
+             ("differentiable", _K, False), ("fused", _K, None), ("decoupled_weight_decay", _K, False)],
+    "AdamW": [("lr", _P, 1e-3), ("betas", _P, (0.9, 0.999)), ("eps", _P, 1e-8), ("weight_decay", _P, 1e-2),
+              ("amsgrad", _P, False), ("maximize", _K, False), ("foreach", _K, None), ("capturable", _K, False),
+              ("differentiable", _K, False), ("fused", _K, None)],
+    "RMSprop": [("lr", _P, 1e-2), ("alpha", _P, 0.99), ("eps", _P, 1e-8), ("weight_decay", _P, 0),
+                ("momentum", _P, 0), ("centered", _P, False), ("capturable", _P, False), ("foreach", _P, None),
+                ("maximize", _P, False), ("differentiable", _P, False)],
+    "Adagrad": [("lr", _P, 1e-2), ("lr_decay", _P, 0), ("weight_decay", _P, 0), ("initial_accumulator_value", _P, 0),
+                ("eps", _P, 1e-10), ("foreach", _P, None), ("maximize", _K, False), ("differentiable", _K, False),
+                ("fused", _K, None)],
+    "Adadelta": [("lr", _P, 1.0), ("rho", _P, 0.9), ("eps", _P, 1e-6), ("weight_decay", _P, 0),
+                 ("foreach", _P, None), ("capturable", _K, False), ("maximize", _K, False),
+                 ("differentiable", _K, False)],
+    "LBFGS": [("lr", _P, 1), ("max_iter", _P, 20), ("max_eval", _P, None), ("tolerance_grad", _P, 1e-7),
+              ("tolerance_change", _P, 1e-9), ("history_size", _P, 100), ("line_search_fn", _P, None)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SIGNATURES))
+def test_signature_matches_pytorch(name):
+    kinds = {inspect.Parameter.POSITIONAL_OR_KEYWORD: _P, inspect.Parameter.KEYWORD_ONLY: _K}
+    params = list(inspect.signature(getattr(optim, name)).parameters.values())
+    assert params[0].name == "params"
+    assert [(p.name, kinds[p.kind], p.default) for p in params[1:]] == SIGNATURES[name]
+
+
+def test_differentiable_is_refused_and_flags_are_kept_in_groups():
+    p = nn.Parameter(nerve.ones(2))
+    with pytest.raises(NotImplementedError, match="differentiable"):
+        optim.AdamW([p], differentiable=True)
+    group = optim.AdamW([p], fused=True, foreach=False).param_groups[0]
+    assert group["fused"] is True and group["foreach"] is False and group["decoupled_weight_decay"] is True
+
+
+def test_adam_decoupled_weight_decay_is_adamw(rng):
+    p0 = rng.standard_normal(5)
+    grads = [rng.standard_normal(5) for _ in range(STEPS)]
+    got, _ = _run(optim.Adam, dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), p0, grads)
+    np.testing.assert_allclose(got, ref_adamw(p0, grads, lr=0.01, weight_decay=0.1), rtol=1e-5, atol=1e-6)
+
+
+def test_param_groups_by_name():
+    """optimizer(model.named_parameters()) and groups of (name, param) pairs, as PyTorch 2.x takes them;
+    names are kept as 'param_names' and the usual recipe (no decay on biases) works."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    opt = optim.SGD(model.named_parameters(), lr=0.1)
+    assert opt.param_groups[0]["param_names"] == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    named = list(model.named_parameters())
+    decay = [(n, p) for n, p in named if not n.endswith("bias")]
+    no_decay = [(n, p) for n, p in named if n.endswith("bias")]
+    opt = optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=0.01)
+    assert [g["param_names"] for g in opt.param_groups] == [["0.weight", "2.weight"], ["0.bias", "2.bias"]]
+    assert opt.param_groups[1]["params"][0] is model[0].bias
+    with pytest.raises(ValueError, match="with/without names"):
+        optim.SGD([named[0], model[0].bias], lr=0.1)

@@ -1,7 +1,9 @@
-"""Containers: Sequential, ModuleList, ModuleDict, ParameterList."""
+"""Containers: Sequential, ModuleList, ModuleDict, ParameterList, ParameterDict."""
 from collections import OrderedDict
 
 from nerve.nn.module import Module
+from nerve.nn.parameter import Parameter
+from nerve.tensor import Tensor
 
 
 class Sequential(Module):
@@ -152,21 +154,97 @@ class ModuleDict(Module):
         return self._modules.items()
 
 
+def _as_parameter(value):
+    """PyTorch's containers wrap a plain Tensor into a Parameter."""
+    return value if value is None or isinstance(value, Parameter) else Parameter(value) if isinstance(value, Tensor) \
+        else value
+
+
 class ParameterList(Module):
-    def __init__(self, parameters=()):
+    """Parameters under the names "0", "1", ...; Tensors are wrapped into Parameters."""
+
+    def __init__(self, values=None):
         super().__init__()
-        for p in parameters:
+        for p in values or ():
             self.append(p)
 
-    def append(self, p):
-        self.register_parameter(str(len(self._parameters)), p)
+    def append(self, value):
+        self.register_parameter(str(len(self._parameters)), _as_parameter(value))
+        return self
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
         return self
 
     def __getitem__(self, idx):
-        return list(self._parameters.values())[idx]
+        values = list(self._parameters.values())
+        return ParameterList(values[idx]) if isinstance(idx, slice) else values[idx]
+
+    def __setitem__(self, idx, value):
+        key = list(self._parameters)[idx]
+        self._parameters[key] = _as_parameter(value)
 
     def __len__(self):
         return len(self._parameters)
 
     def __iter__(self):
         return iter(self._parameters.values())
+
+    def __iadd__(self, values):
+        return self.extend(values)
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: [{type(p).__name__} of size {'x'.join(map(str, p.shape))}]"
+                         for k, p in self._parameters.items())
+
+
+class ParameterDict(Module):
+    """Parameters by name, in insertion order; Tensors are wrapped into Parameters."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def __getitem__(self, key):
+        return self._parameters[key]
+
+    def __setitem__(self, key, value):
+        self.register_parameter(key, _as_parameter(value))
+
+    def __delitem__(self, key):
+        del self._parameters[key]
+
+    def __contains__(self, key):
+        return key in self._parameters
+
+    def __len__(self):
+        return len(self._parameters)
+
+    def __iter__(self):
+        return iter(self._parameters)
+
+    def keys(self):
+        return self._parameters.keys()
+
+    def values(self):
+        return self._parameters.values()
+
+    def items(self):
+        return self._parameters.items()
+
+    def get(self, key, default=None):
+        return self._parameters.get(key, default)
+
+    def pop(self, key):
+        return self._parameters.pop(key)
+
+    def update(self, parameters):
+        items = parameters.items() if hasattr(parameters, "items") else parameters
+        for key, value in items:
+            self[key] = value
+
+    def extra_repr(self):
+        return "\n".join(f"({k}): Parameter containing: [{type(p).__name__} of size {'x'.join(map(str, p.shape))}]"
+                         for k, p in self._parameters.items())

@@ -6,12 +6,37 @@ import numpy as np
 
 from nerve import amp, backend, ops
 from nerve import random as _random
+from nerve.autograd import no_grad
+from nerve.ops import interpolate as interpolate_ops
+from nerve.ops import pad as pad_ops
 from nerve.tensor import Tensor, cat, stack, where, zeros
 
 
+class DtypeMismatchError(ValueError, RuntimeError):
+    """Operands of different dtypes: a ValueError like nerve's other argument checks, and a
+    RuntimeError like PyTorch's, so ``except RuntimeError`` in ported code catches it."""
+
+
 def linear(input, weight, bias=None):
-    """input (..., in), weight (out, in), bias (out,) -> (..., out)."""
+    """input (..., in), weight (out, in), bias (out,) -> (..., out); all of one dtype (no promotion,
+    as in PyTorch and as conv and the RNNs)."""
+    for name, t in (("input", input), ("bias", bias)):
+        if t is not None and isinstance(t, Tensor) and t.dtype != weight.dtype and not amp.is_autocast_enabled():
+            raise DtypeMismatchError(f"linear: argument '{name}' has dtype {t.dtype} but the weight {weight.dtype} "
+                                     f"(like PyTorch, nerve does not promote): convert it, e.g. "
+                                     f"{name}.to({weight.dtype})")
     return ops.gemm.Linear.apply(input, weight, bias)
+
+
+def _write_back(input, out):
+    """The inplace=True form: out (computed from _source(input, True)) written into input."""
+    return input.copy_(out)
+
+
+def _source(input, inplace):
+    """What an inplace=True op computes from: a clone when the graph may save input's array
+    (an in-place write would then invalidate it, as PyTorch's version check also reports)."""
+    return input.clone() if inplace and input.requires_grad else input
 
 
 def relu(input, inplace=False):
@@ -19,8 +44,9 @@ def relu(input, inplace=False):
 
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
-    out = ops.activation.LeakyRelu.apply(input, negative_slope)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = ops.activation.LeakyRelu.apply(x, negative_slope)
+    return _write_back(input, out) if inplace else out
 
 
 def sigmoid(input):
@@ -50,8 +76,9 @@ def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """clamp(input, min_val, max_val)."""
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
-    out = input.clamp(min_val, max_val)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x.clamp(min_val, max_val)
+    return _write_back(input, out) if inplace else out
 
 
 def relu6(input, inplace=False):
@@ -66,23 +93,26 @@ def _exp_minus_one_neg(x, scale=1.0):
 
 def elu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (exp(x) - 1) otherwise."""
-    out = where(input > 0, input, alpha * _exp_minus_one_neg(input))
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = where(x > 0, x, alpha * _exp_minus_one_neg(x))
+    return _write_back(input, out) if inplace else out
 
 
 def selu(input, inplace=False):
     """scale * elu(x, alpha) with the self-normalizing constants."""
     alpha, scale = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
-    out = scale * elu(input, alpha)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = scale * elu(x, alpha)
+    return _write_back(input, out) if inplace else out
 
 
 def celu(input, alpha=1.0, inplace=False):
     """x for x > 0, alpha (exp(x / alpha) - 1) otherwise."""
     if alpha == 0:
         raise ValueError("celu: argument 'alpha' must not be 0")
-    out = where(input > 0, input, alpha * _exp_minus_one_neg(input, 1.0 / alpha))
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = where(x > 0, x, alpha * _exp_minus_one_neg(x, 1.0 / alpha))
+    return _write_back(input, out) if inplace else out
 
 
 def softsign(input):
@@ -95,18 +125,21 @@ def logsigmoid(input):
 
 
 def mish(input, inplace=False):
-    out = input * softplus(input).tanh()
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x * softplus(x).tanh()
+    return _write_back(input, out) if inplace else out
 
 
 def hardsigmoid(input, inplace=False):
-    out = (input / 6 + 0.5).clamp(0.0, 1.0)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = (x / 6 + 0.5).clamp(0.0, 1.0)
+    return _write_back(input, out) if inplace else out
 
 
 def hardswish(input, inplace=False):
-    out = input * hardsigmoid(input)
-    return input.copy_(out) if inplace else out
+    x = _source(input, inplace)
+    out = x * hardsigmoid(x)
+    return _write_back(input, out) if inplace else out
 
 
 def softmax(input, dim):
@@ -125,7 +158,7 @@ def dropout(input, p=0.5, training=True, inplace=False):
         return input
     mask = ops.dropout.keep_mask(input.shape, p, input.dtype, input.array) if p < 1 else input.array * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
-    return input.copy_(out) if inplace else out
+    return _write_back(input, out) if inplace else out
 
 
 def dropout2d(input, p=0.5, training=True, inplace=False):
@@ -137,7 +170,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     shape = tuple(input.shape[:-2]) + (1, 1)
     mask = ops.dropout.keep_mask(shape, p, input.dtype, input.array) if p < 1 else input.array[..., :1, :1] * 0
     out = ops.dropout.Dropout.apply(input, Tensor._wrap(mask))
-    return input.copy_(out) if inplace else out
+    return _write_back(input, out) if inplace else out
 
 
 # -------------------------------------------------------------------- losses
@@ -585,9 +618,13 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
     """Rows of weight (num, dim) picked by integer input (any shape) -> (*input.shape, dim);
-    padding_idx's row gets no gradient."""
-    if max_norm is not None or scale_grad_by_freq or sparse:
-        raise NotImplementedError("embedding: max_norm, scale_grad_by_freq and sparse are not supported")
+    padding_idx's row gets no gradient. max_norm: the rows looked up whose norm_type-norm
+    exceeds it are first rescaled to max_norm, in place (PyTorch's renorm). scale_grad_by_freq:
+    each row's gradient is divided by how often it occurs in input. sparse gradients do not exist
+    in nerve (sparse=True raises)."""
+    if sparse:
+        raise NotImplementedError("embedding: sparse=True is not supported (nerve has no sparse gradients); use "
+                                  "sparse=False, whose dense gradient any optimizer takes")
     idx = input.array if isinstance(input, Tensor) else input
     if getattr(idx, "dtype", None) is None or idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: argument 'input' expected an integer tensor of indices, got dtype "
@@ -599,7 +636,228 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, sca
         if not -num <= padding_idx < num:
             raise ValueError(f"embedding: padding_idx must be within [-{num}, {num}), got {padding_idx}")
         padding_idx = padding_idx + num if padding_idx < 0 else padding_idx
-    return ops.embedding.Embedding.apply(idx, weight, padding_idx)
+    if max_norm is not None:
+        embedding_renorm_(weight, idx, max_norm, norm_type)
+    out = ops.embedding.Embedding.apply(idx, weight, padding_idx)
+    if scale_grad_by_freq and out.requires_grad:
+        xp = backend.of(idx).xp
+        flat = idx.reshape(-1).astype(np.int64)
+        counts = xp.bincount(flat, minlength=num)[flat].reshape(idx.shape + (1,))
+        scale = Tensor._wrap((1.0 / counts).astype(out.dtype))
+        scaled = out * scale
+        out = out.detach() + (scaled - scaled.detach())  # the value exactly, the gradient divided by the count
+    return out
+
+
+def embedding_renorm_(weight, indices, max_norm, norm_type=2.0):
+    """Rescale, in place and outside autograd, the rows of weight at indices whose norm_type-norm
+    exceeds max_norm to norm max_norm (scale max_norm / (norm + 1e-7), as PyTorch)."""
+    w = weight.array
+    xp = backend.of(w).xp
+    rows = xp.unique(xp.asarray(indices).reshape(-1))
+    with no_grad():
+        sel = w[rows]
+        norms = (xp.abs(sel) ** norm_type).sum(axis=1) ** (1.0 / norm_type)
+        big = norms > max_norm
+        if bool(big.any()):
+            scale = xp.where(big, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
+            w[rows] = sel * scale[:, None]
+            weight._version_counter.value += 1
+    return weight
+
+
+# --------------------------------------------------------- one_hot, normalize
+def one_hot(tensor, num_classes=-1):
+    """int64 (*tensor.shape, num_classes) with a 1 at each index; num_classes=-1: max + 1."""
+    idx = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
+    if idx.dtype.kind not in "iu":
+        raise ValueError(f"one_hot: expected an integer (int64) tensor of class indices, got dtype {idx.dtype}")
+    xp = backend.of(idx).xp
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: can not infer the number of classes from an empty tensor; pass num_classes")
+        num_classes = int(idx.max()) + 1
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= num_classes):
+        raise ValueError(f"one_hot: class values must be in [0, num_classes={num_classes}), got "
+                         f"{int(idx.min())}..{int(idx.max())}")
+    out = (idx[..., None] == xp.arange(num_classes)).astype(np.int64)
+    return Tensor._wrap(out)
+
+
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    """input / max(||input||_p over dim, eps); the gradient at a zero vector is 0."""
+    if out is not None:
+        raise NotImplementedError("normalize: out= is not supported")
+    return input / input.norm(p, dim, keepdim=True).clamp(min=eps)
+
+
+# ---------------------------------------------------------------- pad, resize
+def pad(input, pad, mode="constant", value=None):
+    """Pad the last len(pad) // 2 dims: pad = (left, right) of the last dim, then of the one before...
+    mode: 'constant' (value, default 0; negative pads crop), 'reflect' (mirror, edge not repeated;
+    pads < the dim's size), 'replicate' (edge repeated), 'circular' (wrap around). Differentiable."""
+    if mode not in pad_ops.MODES:
+        raise ValueError(f"pad: mode expected one of {', '.join(map(repr, pad_ops.MODES))}, got {mode!r}")
+    pad = [int(v) for v in pad]
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding length must be even and at most 2 * input.ndim ({2 * input.ndim}), got "
+                         f"{len(pad)}")
+    if mode != "constant" and value not in (None, 0, 0.0):
+        raise ValueError(f"pad: value is only for mode 'constant', got mode {mode!r} with value {value}")
+    plan = []
+    for k in range(len(pad) // 2):
+        axis = input.ndim - 1 - k
+        left, right = pad[2 * k], pad[2 * k + 1]
+        n = input.shape[axis]
+        if left == right == 0:
+            continue
+        if mode != "constant":
+            if min(left, right) < 0:
+                raise ValueError(f"pad: negative padding (cropping) is only for mode 'constant', got {tuple(pad)}")
+            if n == 0:
+                raise ValueError(f"pad: mode {mode!r} cannot pad dim {axis} of size 0")
+            if mode == "reflect" and max(left, right) >= n:
+                raise ValueError(f"pad: reflect padding must be smaller than the padded dim: got padding ({left}, "
+                                 f"{right}) for dim {axis} of size {n}")
+            if mode == "circular" and max(left, right) > n:
+                raise ValueError(f"pad: circular padding can be at most the padded dim: got ({left}, {right}) for "
+                                 f"dim {axis} of size {n}")
+        if n + left + right < 0:
+            raise ValueError(f"pad: padding ({left}, {right}) crops dim {axis} of size {n} below 0")
+        plan.append((axis, left, right))
+    if not plan:
+        return input
+    return pad_ops.Pad.apply(input, tuple(plan), mode, 0.0 if value is None else float(value))
+
+
+_INTERPOLATE_MODES = {"nearest": None, "nearest-exact": None, "linear": 1, "bilinear": 2, "trilinear": 3, "area": 2}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """Resize the spatial dims of input (N, C, *spatial): 1 to 3 of them, to ``size`` or by ``scale_factor``
+    (output size floor(in * scale_factor)). Modes: 'nearest', 'nearest-exact', and 'linear' (3-D input),
+    'bilinear' (4-D), 'trilinear' (5-D) with PyTorch's align_corners rule (see ops.interpolate);
+    'area' (4-D) is adaptive average pooling, as in PyTorch. Differentiable."""
+    if mode not in _INTERPOLATE_MODES:
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported; nerve has "
+                                  f"{', '.join(_INTERPOLATE_MODES)}")
+    spatial = input.ndim - 2
+    if spatial < 1 or spatial > 3:
+        raise ValueError(f"interpolate: expected a 3-D, 4-D or 5-D input (N, C, *spatial), got shape "
+                         f"{tuple(input.shape)}")
+    if _INTERPOLATE_MODES[mode] not in (None, spatial):
+        raise ValueError(f"interpolate: mode {mode!r} expects a {_INTERPOLATE_MODES[mode] + 2}-D input, got "
+                         f"{input.ndim}-D")
+    if align_corners is not None and mode in ("nearest", "nearest-exact", "area"):
+        raise ValueError("interpolate: align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | trilinear")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported")
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: only one of size or scale_factor should be defined")
+    in_sizes = tuple(input.shape[2:])
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(sizes) != spatial:
+            raise ValueError(f"interpolate: size {tuple(sizes)} does not match the {spatial} spatial dims")
+        sizes, scales = tuple(int(v) for v in sizes), (None,) * spatial
+    else:
+        factors = (scale_factor,) * spatial if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+        if len(factors) != spatial:
+            raise ValueError(f"interpolate: scale_factor {factors} does not match the {spatial} spatial dims")
+        sizes = tuple(int(math.floor(n * float(f))) for n, f in zip(in_sizes, factors))
+        scales = (None,) * spatial if recompute_scale_factor else tuple(float(f) for f in factors)
+    if any(m <= 0 for m in sizes):
+        raise ValueError(f"interpolate: output sizes must be positive, got {sizes} for input sizes {in_sizes}")
+    if mode == "area":
+        return adaptive_avg_pool2d(input, sizes)
+    return interpolate_ops.Interpolate.apply(input, sizes, mode, bool(align_corners), scales)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Deprecated in PyTorch in favour of interpolate; the same."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def pixel_shuffle(input, upscale_factor):
+    """(*, C * r^2, H, W) -> (*, C, H * r, W * r)."""
+    r = int(upscale_factor)
+    *lead, c, h, w = input.shape
+    if c % (r * r):
+        raise ValueError(f"pixel_shuffle: the channels ({c}) must be divisible by upscale_factor^2 ({r * r})")
+    n = len(lead)
+    x = input.reshape(*lead, c // (r * r), r, r, h, w)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape(*lead, c // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor):
+    """(*, C, H * r, W * r) -> (*, C * r^2, H, W)."""
+    r = int(downscale_factor)
+    *lead, c, h, w = input.shape
+    if h % r or w % r:
+        raise ValueError(f"pixel_unshuffle: height ({h}) and width ({w}) must be divisible by downscale_factor ({r})")
+    n = len(lead)
+    x = input.reshape(*lead, c, h // r, r, w // r, r)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape(*lead, c * r * r, h // r, w // r)
+
+
+# ------------------------------------------------------- group, instance norm
+def _affine(x, weight, bias):
+    """x (N, C, *) * weight (C,) + bias (C,), broadcast over the trailing dims."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if weight is not None:
+        x = x * weight.reshape(*shape)
+    if bias is not None:
+        x = x + bias.reshape(*shape)
+    return x
+
+
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
+    """input (N, C, *): each of num_groups groups of C / num_groups channels normalized over its
+    channels and positions (biased variance), then * weight (C,) + bias (C,). The fused
+    layer-norm kernel does the statistics."""
+    if input.ndim < 2:
+        raise ValueError(f"group_norm: expected an input of at least 2 dims (N, C, *), got shape {tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if c % num_groups:
+        raise ValueError(f"group_norm: expected number of channels in input ({c}) to be divisible by num_groups "
+                         f"({num_groups})")
+    x = input.reshape(n, num_groups, -1)
+    x = layer_norm(x, (x.shape[-1],), None, None, eps) if x.shape[-1] else x
+    return _affine(x.reshape(*input.shape), weight, bias)
+
+
+def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+                  momentum=0.1, eps=1e-5):
+    """input (N, C, *): each (sample, channel) normalized over its positions, then * weight + bias.
+    With running statistics and use_input_stats, they are updated in place with the batch mean of
+    the instances' means and unbiased variances (PyTorch's rule); use_input_stats=False
+    normalizes with the running statistics instead."""
+    if input.ndim < 3:
+        raise ValueError(f"instance_norm: expected an input of at least 3 dims (N, C, *), got shape "
+                         f"{tuple(input.shape)}")
+    n, c = input.shape[0], input.shape[1]
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError("instance_norm: use_input_stats=False needs running_mean and running_var")
+        return batch_norm(input, running_mean, running_var, weight, bias, False, momentum, eps)
+    x = input.reshape(n, c, -1)
+    if running_mean is not None and running_var is not None:
+        with no_grad():
+            xs = x.array
+            m = xs.shape[-1]
+            mean = xs.mean(axis=-1).mean(axis=0)
+            var = (xs.var(axis=-1) * (m / max(m - 1, 1))).mean(axis=0)
+            for stat, new in ((running_mean, mean), (running_var, var)):
+                a = stat.array
+                a *= a.dtype.type(1 - momentum)
+                a += (momentum * new).astype(a.dtype)
+                stat._version_counter.value += 1
+    x = layer_norm(x, (x.shape[-1],), None, None, eps)
+    return _affine(x.reshape(*input.shape), weight, bias)
 
 
 # ----------------------------------------------------------------- recurrent

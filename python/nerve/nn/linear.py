@@ -1,4 +1,4 @@
-"""Linear, Identity, Flatten."""
+"""Linear, Identity, Flatten, Unflatten."""
 import math
 
 from nerve.nn import functional as F
@@ -52,3 +52,19 @@ class Flatten(Module):
 
     def extra_repr(self):
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Expand dim into unflattened_size (a tuple of ints, one may be -1)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim + x.ndim if self.dim < 0 else self.dim
+        shape = tuple(x.shape)
+        return x.reshape(*shape[:dim], *self.unflattened_size, *shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

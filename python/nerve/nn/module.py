@@ -4,16 +4,41 @@ Parameters, buffers and submodules register themselves by attribute
 assignment, in order, so ``named_parameters()`` yields PyTorch's names in
 PyTorch's order and state dicts move between the two libraries.
 """
+import itertools
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 
 import numpy as np
 
 from nerve import backend
-from nerve.autograd import no_grad
+from nerve.autograd import is_grad_enabled, no_grad
 from nerve.device import device as Device
 from nerve.nn.parameter import Parameter
+from nerve.ops.backward_hook import BackwardHook
 from nerve.tensor import Tensor
+
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """What register_*_hook returns: ``handle.remove()`` unregisters the hook (also as a context manager)."""
+
+    def __init__(self, *stores):
+        self.id = next(_hook_ids)
+        self._stores = stores
+
+    def remove(self):
+        for store in self._stores:
+            if isinstance(store, set):
+                store.discard(self.id)
+            else:
+                store.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
 
 
 class _IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
@@ -34,12 +59,130 @@ class Module:
         object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
+        for store in ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks", "_backward_pre_hooks"):
+            object.__setattr__(self, store, OrderedDict())
+        object.__setattr__(self, "_hooks_with_kwargs", set())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
     def __call__(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_forward_pre_hooks") or d.get("_forward_hooks") or d.get("_backward_hooks") \
+                or d.get("_backward_pre_hooks"):
+            return self._call_with_hooks(args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------- hooks
+    def _add_hook(self, store, hook, prepend, with_kwargs=False):
+        hooks = self.__dict__[store]
+        handle = RemovableHandle(hooks, self._hooks_with_kwargs)
+        hooks[handle.id] = hook
+        if prepend:
+            hooks.move_to_end(handle.id, last=False)
+        if with_kwargs:
+            self._hooks_with_kwargs.add(handle.id)
+        return handle
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args (a non-tuple is wrapped); with_kwargs:
+        hook(module, args, kwargs) -> None or (new_args, new_kwargs). Runs before forward."""
+        return self._add_hook("_forward_pre_hooks", hook, prepend, with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False, always_call=False):
+        """hook(module, args, output) (with_kwargs: hook(module, args, kwargs, output)) -> None or a
+        new output. Runs after forward."""
+        return self._add_hook("_forward_hooks", hook, prepend, with_kwargs)
+
+    def register_full_backward_hook(self, hook, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or new grad_input, called once the gradients
+        with respect to the module's tensor inputs are known. grad_input holds one entry per tensor
+        argument that requires grad ((None,) when none does); grad_output one per tensor output."""
+        return self._add_hook("_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """hook(module, grad_output) -> None or new grad_output, before grad_input is computed."""
+        return self._add_hook("_backward_pre_hooks", hook, prepend)
+
+    register_backward_hook = register_full_backward_hook  # PyTorch's deprecated name
+
+    def _call_with_hooks(self, args, kwargs):
+        for key, hook in list(self._forward_pre_hooks.items()):
+            if key in self._hooks_with_kwargs:
+                result = hook(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError("forward pre-hook must return None or a tuple of (new_args, new_kwargs), "
+                                           f"got {result!r}")
+                    args, kwargs = result
+            else:
+                result = hook(self, args)
+                if result is not None:
+                    args = result if isinstance(result, tuple) else (result,)
+        backward = (self._backward_hooks or self._backward_pre_hooks) and is_grad_enabled()
+        if backward:
+            grads = {"output": None, "inputs": False}
+            args = self._hook_inputs(args, grads)
+        output = self.forward(*args, **kwargs)
+        for key, hook in list(self._forward_hooks.items()):
+            result = hook(self, args, kwargs, output) if key in self._hooks_with_kwargs else hook(self, args, output)
+            if result is not None:
+                output = result
+        if backward:
+            output = self._hook_outputs(output, grads)
+        return output
+
+    def _hook_inputs(self, args, grads):
+        """args with the tensors that require grad routed through one BackwardHook node."""
+        where = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
+        if not where:
+            return args
+        grads["inputs"] = True
+
+        def on_grad_input(arrays):
+            grad_input = tuple(None if g is None else Tensor._wrap(g) for g in arrays)
+            for hook in list(self._backward_hooks.values()):
+                result = hook(self, grad_input, grads["output"])
+                if result is not None:
+                    result = tuple(result)
+                    if len(result) != len(grad_input):
+                        raise RuntimeError(f"backward hook returned {len(result)} gradients, expected "
+                                           f"{len(grad_input)}")
+                    grad_input = result
+            return tuple(g.array if isinstance(g, Tensor) else g for g in grad_input)
+
+        routed = BackwardHook.apply(*[args[i] for i in where], callback=on_grad_input)
+        routed = routed if isinstance(routed, tuple) else (routed,)
+        args = list(args)
+        for i, t in zip(where, routed):
+            args[i] = t
+        return tuple(args)
+
+    def _hook_outputs(self, output, grads):
+        """output with its tensors routed through one BackwardHook node that records grad_output."""
+        single = isinstance(output, Tensor)
+        items = [output] if single else list(output) if isinstance(output, (tuple, list)) else []
+        where = [i for i, t in enumerate(items) if isinstance(t, Tensor) and t.requires_grad]
+        if not where:
+            return output
+
+        def on_grad_output(arrays):
+            grad_output = tuple(Tensor._wrap(g) for g in arrays)
+            for hook in list(self._backward_pre_hooks.values()):
+                result = hook(self, grad_output)
+                if result is not None:
+                    grad_output = tuple(result)
+            grads["output"] = grad_output
+            if not grads["inputs"]:  # no input needs a gradient: the hooks see grad_input (None,) now
+                for hook in list(self._backward_hooks.values()):
+                    hook(self, (None,), grad_output)
+            return tuple(g.array for g in grad_output)
+
+        routed = BackwardHook.apply(*[items[i] for i in where], callback=on_grad_output)
+        routed = routed if isinstance(routed, tuple) else (routed,)
+        for i, t in zip(where, routed):
+            items[i] = t
+        return items[0] if single else type(output)(items)
 
     # ---------------------------------------------------------- registration
     def __setattr__(self, name, value):
@@ -113,15 +256,18 @@ class Module:
     register_module = add_module
 
     # ------------------------------------------------------------- traversal
-    def named_modules(self, memo=None, prefix=""):
+    def named_modules(self, memo=None, prefix="", remove_duplicate=True):
+        """(dotted name, module) for self and every submodule, depth first; a module reachable
+        under two names appears once (remove_duplicate=False: under each)."""
         memo = set() if memo is None else memo
-        if id(self) in memo:
-            return
-        memo.add(id(self))
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
             if m is not None:
-                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name)
+                yield from m.named_modules(memo, prefix + ("." if prefix else "") + name, remove_duplicate)
 
     def modules(self):
         for _, m in self.named_modules():
@@ -162,6 +308,20 @@ class Module:
         for _, b in self.named_buffers(recurse=recurse):
             yield b
 
+    def get_parameter(self, target):
+        module, _, name = target.rpartition(".")
+        owner = self.get_submodule(module)
+        if name not in owner._parameters:
+            raise AttributeError(f"{type(owner).__name__} has no parameter {name!r}")
+        return owner._parameters[name]
+
+    def get_buffer(self, target):
+        module, _, name = target.rpartition(".")
+        owner = self.get_submodule(module)
+        if name not in owner._buffers:
+            raise AttributeError(f"{type(owner).__name__} has no buffer {name!r}")
+        return owner._buffers[name]
+
     def get_submodule(self, target):
         m = self
         for part in target.split(".") if target else []:
@@ -194,6 +354,7 @@ class Module:
                 p.grad = None
             elif p.grad is not None:
                 p.grad.array[...] = 0
+                p.grad._version_counter.value += 1
 
     def apply(self, fn):
         for m in self.children():
@@ -232,6 +393,10 @@ class Module:
         if device is not None:
             be = backend.for_device(Device(device).type)
             self._convert(lambda a: a if backend.of(a) is be else be.asarray(backend.of(a).to_numpy(a)))
+        return self
+
+    def share_memory(self):
+        """No-op (one process holds the arrays), for code written for PyTorch's multiprocessing."""
         return self
 
     def cpu(self):

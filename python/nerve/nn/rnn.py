@@ -6,7 +6,9 @@ nerve.ops.rnn; nn.functional.recurrent stacks them). Beyond PyTorch:
 forward takes an optional ``lengths`` (B,) instead of a PackedSequence;
 steps past a sequence's length output zeros and keep its state, so h_n
 holds each sequence's state after its own last step, as with packed
-sequences. proj_size is not supported.
+sequences. A PackedSequence input (nn.utils.rnn) is unpacked to exactly that
+and its output packed again. LSTM's proj_size (h = W_hr (o * tanh(c)), of
+size proj_size) has no fused kernel: it runs step by step from Tensor ops.
 """
 import math
 
@@ -14,15 +16,23 @@ from nerve.nn import functional as F
 from nerve.nn import init
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
-from nerve.tensor import empty, zeros
+from nerve.nn.utils.rnn import PackedSequence, packed_rows, pad_packed_sequence
+from nerve.tensor import cat, empty, stack, zeros
 
 _GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
 
 
 class RNNBase(Module):
     def __init__(self, mode, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
-                 bidirectional=False, device=None, dtype=None):
+                 bidirectional=False, proj_size=0, device=None, dtype=None):
         super().__init__()
+        if not isinstance(proj_size, int) or proj_size < 0:
+            raise ValueError(f"proj_size should be a non-negative integer, got {proj_size!r}")
+        if proj_size and mode != "lstm":
+            raise ValueError("proj_size argument is only supported for LSTM, not RNN or GRU")
+        if proj_size and isinstance(hidden_size, int) and proj_size >= hidden_size:
+            raise ValueError("proj_size has to be smaller than hidden_size")
+        self.proj_size = proj_size
         if not isinstance(hidden_size, int) or hidden_size <= 0:
             raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
         if not isinstance(num_layers, int) or num_layers <= 0:
@@ -34,13 +44,17 @@ class RNNBase(Module):
         self.dropout, self.bidirectional = float(dropout), bidirectional
         D = 2 if bidirectional else 1
         G = _GATES[mode]
+        out_size = proj_size or hidden_size  # the size of h
         self._flat_names = []
         for layer in range(num_layers):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                in_size = input_size if layer == 0 else hidden_size * D
+                in_size = input_size if layer == 0 else out_size * D
                 names = [f"weight_ih{sfx}", f"weight_hh{sfx}"] + ([f"bias_ih{sfx}", f"bias_hh{sfx}"] if bias else [])
-                shapes = [(G * hidden_size, in_size), (G * hidden_size, hidden_size)] + [(G * hidden_size,)] * 2
+                shapes = [(G * hidden_size, in_size), (G * hidden_size, out_size)] + [(G * hidden_size,)] * 2
+                if proj_size:
+                    names.append(f"weight_hr{sfx}")
+                    shapes = shapes[:len(names) - 1] + [(proj_size, hidden_size)]
                 for name, shape in zip(names, shapes):
                     setattr(self, name, Parameter(empty(*shape, dtype=dtype, device=device)))
                 self._flat_names.append(names)
@@ -60,12 +74,71 @@ class RNNBase(Module):
         return [[getattr(self, n) for n in names] for names in self._flat_names]
 
     def _weights(self):
-        return [tuple(getattr(self, n) for n in names) + ((None, None) if not self.bias else ())
-                for names in self._flat_names]
+        """(w_ih, w_hh, b_ih, b_hh) per layer and direction (+ w_hr with proj_size)."""
+        out = []
+        for names in self._flat_names:
+            ws = [getattr(self, n) for n in names]
+            w_hr = ws.pop() if self.proj_size else None
+            ws += [None, None] if not self.bias else []
+            out.append(tuple(ws) + ((w_hr,) if self.proj_size else ()))
+        return out
+
+    def _projected_lstm(self, x, h0, c0, lengths):
+        """LSTM with proj_size, step by step: x (T, B, I); h0 (L*D, B, P); c0 (L*D, B, H)."""
+        T, B = x.shape[0], x.shape[1]
+        lengths = F._lengths(lengths, T, B)
+        masks = None
+        if lengths is not None:
+            steps = (x._xp.arange(T)[:, None] < x._xp.asarray(lengths)[None, :]).astype(x.dtype)
+            masks = [x._wrap(steps[t][:, None]) for t in range(T)]
+        D = 2 if self.bidirectional else 1
+        weights = self._weights()
+        layer_in, h_out, c_out = x, [], []
+        for layer in range(self.num_layers):
+            ys = []
+            for d in range(D):
+                k = layer * D + d
+                w_ih, w_hh, b_ih, b_hh, w_hr = weights[k]
+                inp = F.reverse_sequence(layer_in, lengths) if d else layer_in
+                h, c, outs = h0[k], c0[k], []
+                for t in range(T):
+                    gates = F.linear(inp[t], w_ih, b_ih) + F.linear(h, w_hh, b_hh)
+                    i, f, g, o = gates.chunk(4, 1)
+                    c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                    h_new = F.linear(o.sigmoid() * c_new.tanh(), w_hr)
+                    if masks is None:
+                        h, c = h_new, c_new
+                        outs.append(h_new)
+                    else:
+                        m = masks[t]
+                        h, c = m * h_new + (1 - m) * h, m * c_new + (1 - m) * c
+                        outs.append(m * h_new)
+                y = stack(outs) if outs else zeros(0, B, self.proj_size, dtype=x.dtype, device=x.device)
+                ys.append(F.reverse_sequence(y, lengths) if d else y)
+                h_out.append(h)
+                c_out.append(c)
+            layer_in = ys[0] if D == 1 else cat(ys, dim=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_in = F.dropout(layer_in, self.dropout, True)
+        return layer_in, stack(h_out), stack(c_out)
 
     def forward(self, input, hx=None, lengths=None):
-        """input (T, B, I) ((B, T, I) if batch_first, or unbatched (T, I)); hx (L*D, B, H) (LSTM: (h0, c0));
-        lengths (B,) optional. Returns (output, h_n), LSTM (output, (h_n, c_n))."""
+        """input (T, B, I) ((B, T, I) if batch_first, or unbatched (T, I)), or a PackedSequence;
+        hx (L*D, B, H) (LSTM: (h0, c0)); lengths (B,) optional. Returns (output, h_n), LSTM
+        (output, (h_n, c_n)); output is packed when input was."""
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError(f"{type(self).__name__}: a PackedSequence carries its lengths; do not pass lengths")
+            padded, lengths = pad_packed_sequence(input)
+            batch_first, self.batch_first = self.batch_first, False
+            try:
+                y, states = self.forward(padded, hx, lengths)
+            finally:
+                self.batch_first = batch_first
+            T, B = y.shape[0], y.shape[1]
+            rows = packed_rows(lengths, input.sorted_indices, T, B)
+            data = y.reshape(T * B, y.shape[2])[rows]
+            return PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices), states
         lstm = self.mode == "lstm"
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
@@ -80,19 +153,23 @@ class RNNBase(Module):
         B = x.shape[1]
         states = (2 if self.bidirectional else 1) * self.num_layers
         want = (states, B, self.hidden_size)
+        want_h = (states, B, self.proj_size or self.hidden_size)
         if hx is None:
-            h0 = zeros(*want, dtype=x.dtype, device=x.device)
+            h0 = zeros(*want_h, dtype=x.dtype, device=x.device)
             c0 = zeros(*want, dtype=x.dtype, device=x.device) if lstm else None
         else:
             h0, c0 = hx if lstm else (hx, None)
             if not batched:
                 h0, c0 = h0.unsqueeze(1), None if c0 is None else c0.unsqueeze(1)
-            for name, s in (("h0", h0), ("c0", c0)):
-                if s is not None and tuple(s.shape) != want:
-                    raise ValueError(f"{type(self).__name__}: expected hidden state {name} of shape {want}, got "
+            for name, s, shape in (("h0", h0, want_h), ("c0", c0, want)):
+                if s is not None and tuple(s.shape) != shape:
+                    raise ValueError(f"{type(self).__name__}: expected hidden state {name} of shape {shape}, got "
                                      f"{tuple(s.shape)}")
-        out = F.recurrent(self.mode, x, h0, c0, self._weights(), self.num_layers, self.bidirectional,
-                          self.dropout, self.training, lengths)
+        if self.proj_size:
+            out = self._projected_lstm(x, h0, c0, lengths)
+        else:
+            out = F.recurrent(self.mode, x, h0, c0, self._weights(), self.num_layers, self.bidirectional,
+                              self.dropout, self.training, lengths)
         y, states_out = out[0], out[1:]
         if not batched:
             y, states_out = y.squeeze(1), tuple(s.squeeze(1) for s in states_out)
@@ -106,7 +183,8 @@ class RNNBase(Module):
             s += f", num_layers={self.num_layers}"
         if self.mode == "rnn_relu":
             s += ", nonlinearity='relu'"
-        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)):
+        for name, default in (("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                              ("proj_size", 0)):
             if getattr(self, name) != default:
                 s += f", {name}={getattr(self, name)}"
         return s
@@ -120,7 +198,7 @@ class RNN(RNNBase):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"RNN: unknown nonlinearity '{nonlinearity}', expected 'tanh' or 'relu'")
         super().__init__(f"rnn_{nonlinearity}", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+                         bidirectional, device=device, dtype=dtype)
         self.nonlinearity = nonlinearity
 
 
@@ -129,10 +207,8 @@ class LSTM(RNNBase):
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, proj_size=0, device=None, dtype=None):
-        if proj_size:
-            raise NotImplementedError("LSTM: proj_size is not supported")
         super().__init__("lstm", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype)
+                         proj_size, device, dtype)
 
 
 class GRU(RNNBase):
@@ -141,7 +217,7 @@ class GRU(RNNBase):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None):
         super().__init__("gru", input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional,
-                         device, dtype)
+                         device=device, dtype=dtype)
 
 
 class RNNCellBase(Module):

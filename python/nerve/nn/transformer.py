@@ -13,7 +13,10 @@ path, as in PyTorch); the Transformer layers pass need_weights=False and
 run the fused kernel. Rows whose keys are all masked give zeros (PyTorch:
 NaN). is_causal=True without an attn_mask applies the causal mask inside
 the kernel (PyTorch raises there); with an attn_mask the mask is used.
-Not supported: add_bias_kv, add_zero_attn, kdim/vdim != embed_dim.
+kdim/vdim != embed_dim project key and value with their own q/k/v_proj_weight
+(PyTorch's names); add_bias_kv appends the learned bias_k/bias_v as one more
+key position, add_zero_attn a zero key and value per head (the masks get a
+column that lets them take part), as PyTorch does.
 """
 import copy
 import math
@@ -29,7 +32,7 @@ from nerve.nn.linear import Linear
 from nerve.nn.module import Module
 from nerve.nn.layer_norm import LayerNorm
 from nerve.nn.parameter import Parameter
-from nerve.tensor import Tensor, empty
+from nerve.tensor import Tensor, cat, empty, zeros
 
 __all__ = ["MultiheadAttention", "TransformerEncoderLayer", "TransformerEncoder", "TransformerDecoderLayer",
            "TransformerDecoder", "Transformer"]
@@ -72,6 +75,16 @@ def _merge_masks(attn_mask, key_padding_mask, N, H, L, S, dtype):
     return (xp.where(am, add, -np.inf).astype(dtype) if am.dtype == np.bool_ else am + add), None
 
 
+def _pad_key_column(mask):
+    """attn_mask (..., S) or key_padding_mask (N, S) with one more key column that takes part
+    (False for a bool mask, 0 for an additive one); None stays None."""
+    m = _array(mask)
+    if m is None:
+        return None
+    xp = backend.of(m).xp
+    return xp.concatenate([m, xp.zeros(m.shape[:-1] + (1,), dtype=m.dtype)], axis=-1)
+
+
 def _with_key_mask(mask, key_keep):
     """One mask (for the unfused path): key_keep (N, S) folded into mask."""
     if key_keep is None:
@@ -99,27 +112,47 @@ class MultiheadAttention(Module):
         if embed_dim <= 0 or num_heads <= 0 or embed_dim % num_heads:
             raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be a positive multiple of num_heads "
                              f"({num_heads})")
-        if add_bias_kv or add_zero_attn or (kdim not in (None, embed_dim)) or (vdim not in (None, embed_dim)):
-            raise NotImplementedError("MultiheadAttention: add_bias_kv, add_zero_attn and kdim/vdim != embed_dim "
-                                      "are not supported")
         self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
         self.head_dim = embed_dim // num_heads
         self.batch_first = batch_first
-        self.kdim = self.vdim = embed_dim
-        self._qkv_same_embed_dim = True
-        self.in_proj_weight = Parameter(empty(3 * embed_dim, embed_dim, dtype=dtype, device=device))
+        self.kdim = embed_dim if kdim is None else kdim
+        self.vdim = embed_dim if vdim is None else vdim
+        self._qkv_same_embed_dim = self.kdim == embed_dim and self.vdim == embed_dim
+        kw = dict(dtype=dtype, device=device)
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(empty(3 * embed_dim, embed_dim, **kw))
+            for name in ("q_proj_weight", "k_proj_weight", "v_proj_weight"):
+                self.register_parameter(name, None)
+        else:
+            self.q_proj_weight = Parameter(empty(embed_dim, embed_dim, **kw))
+            self.k_proj_weight = Parameter(empty(embed_dim, self.kdim, **kw))
+            self.v_proj_weight = Parameter(empty(embed_dim, self.vdim, **kw))
+            self.register_parameter("in_proj_weight", None)
         if bias:
-            self.in_proj_bias = Parameter(empty(3 * embed_dim, dtype=dtype, device=device))
+            self.in_proj_bias = Parameter(empty(3 * embed_dim, **kw))
         else:
             self.register_parameter("in_proj_bias", None)
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, device=device, dtype=dtype)
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **kw)
+        if add_bias_kv:
+            self.bias_k = Parameter(empty(1, 1, embed_dim, **kw))
+            self.bias_v = Parameter(empty(1, 1, embed_dim, **kw))
+        else:
+            self.bias_k = self.bias_v = None
+        self.add_zero_attn = add_zero_attn
         self._reset_parameters()
 
     def _reset_parameters(self):
-        init.xavier_uniform_(self.in_proj_weight)
+        if self._qkv_same_embed_dim:
+            init.xavier_uniform_(self.in_proj_weight)
+        else:
+            for w in (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+                init.xavier_uniform_(w)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        if self.bias_k is not None:
+            init.xavier_normal_(self.bias_k)
+            init.xavier_normal_(self.bias_v)
 
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
@@ -135,20 +168,36 @@ class MultiheadAttention(Module):
                 key_padding_mask = _array(key_padding_mask).reshape(1, -1)
         N, L, E = query.shape
         S = key.shape[1]
-        if E != self.embed_dim or key.shape[-1] != E or value.shape[-1] != E:
-            raise ValueError(f"MultiheadAttention: expected embed_dim {self.embed_dim}, got query {tuple(query.shape)}, "
-                             f"key {tuple(key.shape)}, value {tuple(value.shape)}")
+        if E != self.embed_dim or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim:
+            raise ValueError(f"MultiheadAttention: expected query, key, value of widths {self.embed_dim}, {self.kdim}, "
+                             f"{self.vdim}, got query {tuple(query.shape)}, key {tuple(key.shape)}, "
+                             f"value {tuple(value.shape)}")
         if key.shape[:2] != value.shape[:2] or key.shape[0] != N:
             raise ValueError(f"MultiheadAttention: key and value must have the same batch and length, got "
                              f"{tuple(key.shape)} and {tuple(value.shape)} for query {tuple(query.shape)}")
         H, hd = self.num_heads, self.head_dim
-        w, b = self.in_proj_weight, self.in_proj_bias
+        b = self.in_proj_bias
+        if self._qkv_same_embed_dim:
+            weights = [self.in_proj_weight[i * E:(i + 1) * E] for i in range(3)]
+        else:
+            weights = [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
 
-        def project(x, i, n):  # (N, n, E) -> (N, H, n, hd)
-            y = F.linear(x, w[i * E:(i + 1) * E], None if b is None else b[i * E:(i + 1) * E])
-            return y.reshape(N, n, H, hd).transpose(1, 2)
+        def project(x, i):  # (N, n, in) -> (N, n, E)
+            return F.linear(x, weights[i], None if b is None else b[i * E:(i + 1) * E])
 
-        q, k, v = project(query, 0, L), project(key, 1, S), project(value, 2, S)
+        def heads(y):  # (N, n, E) -> (N, H, n, hd)
+            return y.reshape(N, y.shape[1], H, hd).transpose(1, 2)
+
+        q, k, v = heads(project(query, 0)), project(key, 1), project(value, 2)
+        if self.bias_k is not None:  # one more key position: the learned biases
+            k = cat([k, self.bias_k.expand(N, 1, E)], dim=1)
+            v = cat([v, self.bias_v.expand(N, 1, E)], dim=1)
+            attn_mask, key_padding_mask, S = _pad_key_column(attn_mask), _pad_key_column(key_padding_mask), S + 1
+        k, v = heads(k), heads(v)
+        if self.add_zero_attn:  # and a zero key and value per head
+            k = cat([k, zeros(N, H, 1, hd, dtype=k.dtype, device=k.device)], dim=2)
+            v = cat([v, zeros(N, H, 1, hd, dtype=v.dtype, device=v.device)], dim=2)
+            attn_mask, key_padding_mask, S = _pad_key_column(attn_mask), _pad_key_column(key_padding_mask), S + 1
         mask, key_keep = _merge_masks(attn_mask, key_padding_mask, N, H, L, S, query.dtype)
         causal = bool(is_causal) and attn_mask is None
         dropout_p = self.dropout if self.training else 0.0

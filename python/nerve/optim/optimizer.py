@@ -23,7 +23,7 @@ class Optimizer:
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
-        if not isinstance(groups[0], dict):
+        if not isinstance(groups[0], dict):  # tensors, or (name, tensor) pairs from named_parameters()
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
@@ -35,6 +35,12 @@ class Optimizer:
         group = dict(param_group)
         params = group["params"]
         group["params"] = [params] if isinstance(params, Tensor) else list(params)
+        named = [isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in group["params"]]
+        if any(named):  # model.named_parameters(): PyTorch keeps the names in the group as 'param_names'
+            if not all(named):
+                raise ValueError("all optimizer params should be with/without names. Some param names are missing")
+            group["param_names"] = [name for name, _ in group["params"]]
+            group["params"] = [p for _, p in group["params"]]
         for p in group["params"]:
             if not isinstance(p, Tensor):
                 raise TypeError(f"optimizer can only optimize Tensors, got {type(p).__name__}")
@@ -142,6 +148,16 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(group.items()) if k != "params"]
         return "\n".join(lines) + "\n)"
+
+
+def flags(differentiable=False, **accepted):
+    """PyTorch's implementation switches (foreach, fused, capturable), accepted and kept in the groups
+    as PyTorch keeps them. They change nothing here: nerve's update is already one fused native loop
+    per parameter. differentiable=True (a step autograd can see through) is not supported."""
+    if differentiable:
+        raise NotImplementedError("optimizer: differentiable=True is not supported (nerve's steps run outside "
+                                  "autograd)")
+    return dict(accepted, differentiable=False)
 
 
 def check_nonneg(name, value):

@@ -4,12 +4,12 @@ v = alpha v + (1 - alpha) g^2; centered: a = alpha a + (1 - alpha) g, v~ = v - a
 momentum: b = momentum b + g / (sqrt(v~) + eps), p -= lr b; else p -= lr g / (sqrt(v~) + eps).
 """
 from nerve import backend
-from nerve.optim.optimizer import Optimizer, check_nonneg
+from nerve.optim.optimizer import Optimizer, check_nonneg, flags
 
 
 class RMSprop(Optimizer):
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, *,
-                 maximize=False):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False):
         check_nonneg("learning rate", lr)
         check_nonneg("epsilon", eps)
         check_nonneg("momentum", momentum)
@@ -17,7 +17,8 @@ class RMSprop(Optimizer):
         if not 0 <= alpha <= 1:
             raise ValueError(f"Invalid alpha value: {alpha}, expected 0 <= alpha <= 1")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                                      centered=centered, maximize=maximize))
+                                      centered=centered, maximize=maximize,
+                                      **flags(differentiable, capturable=capturable, foreach=foreach)))
 
     def _update(self, group, param, grad, state):
         if not state:
