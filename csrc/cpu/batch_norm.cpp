@@ -117,7 +117,11 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t L, T* grad_input, T* grad
         const T* __restrict xr = x + (n * C + c) * L;
         const T* __restrict dyr = grad_output + (n * C + c) * L;
         T* __restrict dxr = grad_input + (n * C + c) * L;
-        for (int64_t l = 0; l < L; ++l) dxr[l] = ta * dyr[l] + tb * xr[l] + td;
+        if (training) {
+          for (int64_t l = 0; l < L; ++l) dxr[l] = ta * dyr[l] + tb * xr[l] + td;
+        } else {  // x not read: 0 * NaN/Inf would poison the eval gradient (PyTorch: dy * w * invstd)
+          for (int64_t l = 0; l < L; ++l) dxr[l] = ta * dyr[l];
+        }
       }
     }
   });
