@@ -50,8 +50,8 @@ void gelu_backward(T* grad_x, const T* grad, const T* x, int64_t n, GeluMode mod
   if (mode == GeluMode::exact) {
     for_each(n, [&](int64_t i) {
       const T v = x[i];
-      if (std::isinf(v)) {  // v * pdf would be inf * 0
-        grad_x[i] = v > 0 ? grad[i] : T(0);
+      if (std::isinf(v)) {  // v * pdf would be inf * 0; grad * 0 keeps a NaN/inf grad NaN, as PyTorch
+        grad_x[i] = grad[i] * (v > 0 ? T(1) : T(0));
         return;
       }
       const T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
@@ -63,8 +63,8 @@ void gelu_backward(T* grad_x, const T* grad, const T* x, int64_t n, GeluMode mod
       const T v = x[i];
       // Beyond |v| = 20, tanh(u) is +-1 exactly (float and double) and the
       // derivative is exactly 1 or 0; the formula would overflow v^3 into inf * 0.
-      if (std::abs(v) > T(20)) {
-        grad_x[i] = v > 0 ? grad[i] : T(0);
+      if (std::abs(v) > T(20)) {  // multiply, not select: a NaN grad stays NaN (PyTorch)
+        grad_x[i] = grad[i] * (v > 0 ? T(1) : T(0));
         return;
       }
       const T t = std::tanh(T(kSqrt2OverPi) * (v + T(kTanhCoef) * v * v * v));

@@ -268,3 +268,27 @@ def test_unknown_approximation_is_refused(op):
     args = build(np.zeros(3, np.float32))
     args[-1] = "erf"
     refuses(op, "approximate", fn, *args)
+
+
+# ------------------------------------------------------------ regressions
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("approximate", FORMS)
+def test_backward_propagates_nan_grad_in_saturated_tails(isa, dtype, approximate):
+    """grad * gelu'(x) with gelu'(x) = 0 or 1 in the tails is still NaN for a NaN grad (PyTorch:
+    grad * 0 = NaN); early returns `x > 0 ? grad : 0` for |x| > 20 or x = -inf dropped it."""
+    x = np.array([-np.inf, -1e4, -30, -19, -5, 0, 5, 19, 30, 1e4, np.inf], dtype)
+    dx = gelu_backward(np.full_like(x, np.nan), x, approximate)
+    assert np.isnan(dx).all(), dx
+    dx = gelu_backward(np.full_like(x, np.inf), x, approximate)
+    assert np.isnan(dx[0]) and dx[-1] == np.inf, dx  # inf * 0 = NaN, inf * 1 = inf
+    dx = gelu_backward(np.full_like(x, 2), x, approximate)
+    assert dx[0] == 0 and dx[-1] == 2  # the derivative is exactly 0 at -inf and 1 at +inf
+
+
+@pytest.mark.parametrize("op", sorted(CALLS))
+def test_bad_dtype_names_x_first(op):
+    """With every array int32 the error is about x and lists the dtypes it takes (the first
+    binding named 'out' and 'expected dtype float32'); fixed by the bindings rewrite, kept here."""
+    fn, build, _ = CALLS[op]
+    with pytest.raises(ValueError, match=rf"{op}: argument 'x' expected dtype float32 or float64, got int32"):
+        fn(*build(np.zeros(5, np.int32)))
