@@ -19,3 +19,14 @@ template <class T>
 void sigmoid_forward(T* out, const T* x, int64_t n);
 
 }  // namespace nerve::cpu
+
+// The kernel table of the activation family (compiled per ISA: activation_impl.h,
+// common/dispatch.h); activation.cpp calls through it.
+namespace nerve::cpu {
+template <class T>
+struct ActivationKernels {
+  void (*gelu_forward)(T*, const T*, int64_t, GeluMode);
+  void (*gelu_backward)(T*, const T*, const T*, int64_t, GeluMode);
+  void (*sigmoid_forward)(T*, const T*, int64_t);
+};
+}  // namespace nerve::cpu

@@ -28,3 +28,13 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t L, T* grad_input, T* grad
                          bool training);
 
 }  // namespace nerve::cpu
+
+// The kernel table of the batch norm family (compiled per ISA: batch_norm_impl.h,
+// common/dispatch.h); batch_norm.cpp calls through it.
+namespace nerve::cpu {
+template <class T>
+struct BatchNormKernels {
+  void (*forward)(int64_t, int64_t, int64_t, T*, T*, T*, T*, T*, const T*, const T*, const T*, bool, double, double);
+  void (*backward)(int64_t, int64_t, int64_t, T*, T*, T*, const T*, const T*, const T*, const T*, const T*, bool);
+};
+}  // namespace nerve::cpu

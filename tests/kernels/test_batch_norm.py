@@ -31,7 +31,9 @@ def bn_backward_ref(dy, x, w, eps):
     return dx, (dy * xhat).sum(axis=axes), dy.sum(axis=axes)
 
 
-SHAPES = [(4, 3), (2, 5, 7), (3, 4, 5, 5), (1, 2, 3, 3), (17, 1), (2, 33, 3, 1), (8, 16, 16, 16)]
+SHAPES = [(4, 3), (2, 5, 7), (3, 4, 5, 5), (1, 2, 3, 3), (17, 1), (2, 33, 3, 1), (8, 16, 16, 16),
+          # the channels-innermost path (L < 16): several 256-column tiles, N not a multiple of 4, L = 15 and 16
+          (67, 600), (9, 300, 3), (6, 40, 15), (5, 20, 16)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=[str(s) for s in SHAPES])
@@ -149,3 +151,44 @@ def test_batch_norm_native_aliasing(rng):
         nerve._C.batch_norm_forward(np.empty_like(x), stats[:3], stats[2:5], x, None, None, None, None, True, 0.1, 1e-5)
     with pytest.raises(ValueError, match="batch_norm_forward: argument 'out' must not share memory with 'x'"):
         nerve._C.batch_norm_forward(x, np.empty(3), np.empty(3), x, None, None, None, None, True, 0.1, 1e-5)
+
+
+@pytest.mark.parametrize("shape", [(256, 1024), (37, 515), (10, 130, 7), (12, 9, 16)], ids=str)
+def test_batch_norm_small_L_float32_threads(rng, isa, shape):
+    """BatchNorm1d on (N, C) and short (N, C, L), float32: the channels-innermost path (and L = 16,
+    the per-channel one) against float64, running var unbiased, eval and both backward modes;
+    bitwise the same on 1 and 2 threads (the split only moves tile borders)."""
+    C = shape[1]
+    x = (rng.standard_normal(shape) * 2 + 100).astype(np.float32)  # a large mean: two-pass variance needed
+    w, b = rng.standard_normal(C).astype(np.float32), rng.standard_normal(C).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    x64 = x.astype(np.float64)
+    ry, rmean, rvar = bn_ref(x64, w.astype(np.float64), b.astype(np.float64), 1e-5)
+    rdx, rdw, rdb = bn_backward_ref(dy.astype(np.float64), x64, w.astype(np.float64), 1e-5)
+    m = x.size // C
+    results = []
+    before = nerve._C.get_num_threads()
+    try:
+        for threads in (1, 2):
+            nerve._C.set_num_threads(threads)
+            rm, rv = np.zeros(C, np.float32), np.ones(C, np.float32)
+            y, mean, invstd = kernels.batch_norm_forward(x, w, b, rm, rv, training=True, momentum=0.5, eps=1e-5)
+            np.testing.assert_allclose(y, ry, rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(mean, rmean, rtol=1e-6)
+            np.testing.assert_allclose(invstd, 1 / np.sqrt(rvar + 1e-5), rtol=1e-5)
+            np.testing.assert_allclose(rm, 0.5 * rmean, rtol=1e-6)
+            np.testing.assert_allclose(rv, 0.5 + 0.5 * rvar * m / (m - 1), rtol=1e-5)
+            dx, dw, db = be.batch_norm_backward(dy, x, w, mean, invstd, True)
+            np.testing.assert_allclose(dx, rdx, rtol=1e-3, atol=1e-4)
+            np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-3)
+            np.testing.assert_allclose(db, rdb, rtol=1e-5, atol=1e-4)
+            ye, _, _ = kernels.batch_norm_forward(x, w, b, rm, rv, training=False, eps=1e-5)
+            shape_c = (1, -1) + (1,) * (x.ndim - 2)
+            scale = (w / np.sqrt(rv.astype(np.float64) + 1e-5)).reshape(shape_c)
+            np.testing.assert_allclose(ye, (x64 - rm.reshape(shape_c)) * scale + b.reshape(shape_c), rtol=1e-5, atol=1e-4)
+            ex, _, _ = be.batch_norm_backward(dy, x, w, rm, 1 / np.sqrt(rv + np.float32(1e-5)), False)
+            np.testing.assert_allclose(ex, dy * scale, rtol=1e-6, atol=1e-7)
+            results.append(b"".join(a.tobytes() for a in (y, mean, invstd, rm, rv, dx, dw, db, ye, ex)))
+    finally:
+        nerve._C.set_num_threads(before)
+    assert results[0] == results[1]
