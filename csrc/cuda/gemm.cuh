@@ -132,7 +132,7 @@ struct SimtConfig {
 };
 
 template <class T, int BM, int BN, int BK, int TM, int TN, bool TA, bool TB>
-__global__ void __launch_bounds__(SimtConfig<T, BM, BN, BK, TM, TN>::kThreads)
+__global__ void __launch_bounds__(SimtConfig<T, BM, BN, BK, TM, TN>::kThreads, 1)
     gemm_simt_kernel(const GemmParams<T> p) {
   using Cfg = SimtConfig<T, BM, BN, BK, TM, TN>;
   constexpr int NT = Cfg::kThreads, TX = BN / TN, TY = BM / TM;
