@@ -2,6 +2,7 @@
 import numpy as np
 
 from nerve import _C
+from nerve import random as _random
 
 xp = np
 name = "cpu"
@@ -79,6 +80,37 @@ def gelu_backward(grad, x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_backward(out, grad, x, approximate)
     return out
+
+
+# ----------------------------------------------------------------------- loss
+def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """Fused softmax cross-entropy of rows: logits (N, C) float, target (N,) int64 (in [0, C) or
+    ignore_index), weight (C,) or None -> (loss (N,) logits' dtype, lse (N,) float64)."""
+    logits, target = np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+    weight = None if weight is None else np.ascontiguousarray(weight, dtype=logits.dtype)
+    n = logits.shape[0] if logits.ndim else 0
+    loss, lse = np.empty(n, logits.dtype), np.empty(n, np.float64)
+    _C.cross_entropy_forward(loss, lse, logits, target, weight, int(ignore_index), float(label_smoothing))
+    return loss, lse
+
+
+def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """grad_logits (N, C) from the per-row loss gradient grad_loss (N,) and the forward's lse."""
+    logits, target = np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+    weight = None if weight is None else np.ascontiguousarray(weight, dtype=logits.dtype)
+    grad_loss = np.ascontiguousarray(grad_loss, dtype=logits.dtype)
+    grad_logits = np.empty_like(logits)
+    _C.cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight, int(ignore_index),
+                              float(label_smoothing))
+    return grad_logits
+
+
+# -------------------------------------------------------------------- dropout
+def dropout_mask(shape, p, dtype):
+    """Array of 0 and 1/(1-p) with P(0) = p, from nerve's seeded generator (nerve.random)."""
+    dtype = np.dtype(dtype)
+    keep = _random.generator().random(shape) >= p
+    return keep.astype(dtype) / dtype.type(1 - p)
 
 
 # ----------------------------------------------------------------- optimizers
@@ -205,6 +237,16 @@ def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=N
     _C.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, _lengths(lengths),
                     nonlinearity)
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def reverse_index(T, B, lengths=None):
+    """(T, B) int time index that reverses each sequence within its length: out[t, b] = x[idx[t, b], b],
+    idx[t, b] = lengths[b] - 1 - t for t < lengths[b], else t (all of T reversed without lengths)."""
+    t = np.arange(T)[:, None]
+    if lengths is None:
+        return np.ascontiguousarray(np.broadcast_to(T - 1 - t, (T, B)))
+    n = np.asarray(lengths)[None, :]
+    return np.where(t < n, n - 1 - t, t)
 
 
 # ------------------------------------------------------------ conv, pool, norm
