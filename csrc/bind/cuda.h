@@ -37,6 +37,7 @@ inline py::arg_v stream_arg() { return py::arg("stream") = cuda::Stream{0}; }
 void bind_activation_cuda(py::module_& m);
 void bind_loss_cuda(py::module_& m);
 void bind_optim_cuda(py::module_& m);
+void bind_gemm_cuda(py::module_& m);
 
 // Defines each name (a kernel of nerve._C with no CUDA kernel yet) as a
 // function that raises NotImplementedError naming the op and the device.

@@ -44,8 +44,9 @@ PYBIND11_MODULE(NERVE_MODULE_NAME, m) {
   nerve::bind::bind_activation_cuda(m);
   nerve::bind::bind_loss_cuda(m);
   nerve::bind::bind_optim_cuda(m);
+  nerve::bind::bind_gemm_cuda(m);
   nerve::bind::not_yet_written(m, {
-      "gemm", "peak_gflops",                                                      // gemm
+      "peak_gflops",                                                              // gemm (a CPU measure)
       "lstm_forward", "lstm_backward", "gru_forward", "gru_backward", "rnn_forward", "rnn_backward",  // rnn
       "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",        // conv
       "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",

@@ -6,7 +6,10 @@
 //   BF16        128 x 128 x 32, 2 x 4 warps of 64 x 32, 256 threads, 40 KB smem
 // Budgets (registers, shared memory, no local memory) are checked against
 // cuobjdump -res-usage in tests/cuda_emu/test_gemm_static.py.
+#include "cuda/gemm.h"
+
 #include "cuda/gemm.cuh"
+#include "cuda/util.cuh"
 
 namespace nerve::cuda {
 
@@ -65,5 +68,23 @@ cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   return gemm_simt<double>(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act,
                            stream);
 }
+
+template <class T>
+void gemm_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  int64_t sa, const T* B, int64_t ldb, int64_t sb, T beta, T* C, int64_t ldc, int64_t sc,
+                  const T* bias, int act, bool allow_tf32, Stream stream) {
+  const cudaError_t e = gemm(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act,
+                             to_cuda(stream), allow_tf32);
+  if (e != cudaSuccess)
+    throw std::runtime_error(concat("gemm: CUDA launch failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e),
+                                    ")"));
+}
+
+template void gemm_batched<float>(int64_t, bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                  int64_t, const float*, int64_t, int64_t, float, float*, int64_t, int64_t,
+                                  const float*, int, bool, Stream);
+template void gemm_batched<double>(int64_t, bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                   int64_t, const double*, int64_t, int64_t, double, double*, int64_t, int64_t,
+                                   const double*, int, bool, Stream);
 
 }  // namespace nerve::cuda

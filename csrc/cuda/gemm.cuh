@@ -119,7 +119,7 @@ __device__ __forceinline__ void lds4(const double* s, double* out) {
   out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
 }
 
-__host__ __device__ constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+__host__ __device__ constexpr int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // ------------------------------------------------------------- SIMT kernel
 template <class T, int BM, int BN, int BK, int TM, int TN>
@@ -141,7 +141,7 @@ __global__ void __launch_bounds__(SimtConfig<T, BM, BN, BK, TM, TN>::kThreads, 1
   T* const As = smem;                 // [2][BK][LDA]: As[k][m]
   T* const Bs = smem + 2 * BK * LDA;  // [2][BK][LDB]: Bs[k][n]
   const int tid = static_cast<int>(threadIdx.x), tx = tid % TX, ty = tid / TX;
-  const int64_t M = p.M, N = p.N, K = p.K, tiles_m = ceil_div(M, BM), nk = ceil_div(K, BK);
+  const int64_t M = p.M, N = p.N, K = p.K, tiles_m = div_up(M, BM), nk = div_up(K, BK);
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
 
   for (int64_t batch = blockIdx.z; batch < p.batch; batch += gridDim.z) {
@@ -283,7 +283,7 @@ __global__ void __launch_bounds__(WM* WN * 32, 1) gemm_tc_kernel(const GemmParam
   NERVE_DYNAMIC_SHARED(T, smem);
   const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
   const int wm = warp / WN, wn = warp % WN, g = lane / 4, t = lane % 4;
-  const int64_t M = p.M, N = p.N, K = p.K, tiles_m = ceil_div(M, BM), nk = ceil_div(K, BK);
+  const int64_t M = p.M, N = p.N, K = p.K, tiles_m = div_up(M, BM), nk = div_up(K, BK);
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * BN;
 
   for (int64_t batch = blockIdx.z; batch < p.batch; batch += gridDim.z) {
@@ -388,7 +388,7 @@ __global__ void __launch_bounds__(WM* WN * 32, 1) gemm_tc_kernel(const GemmParam
 // Grid: x over N tiles, y over M tiles, z over the batch (the kernels loop
 // when y or z would exceed CUDA's 65535).
 inline dim3 gemm_grid(int64_t batch, int64_t M, int64_t N, int bm, int bn) {
-  const int64_t tm = ceil_div(M, bm), tn = ceil_div(N, bn);
+  const int64_t tm = div_up(M, bm), tn = div_up(N, bn);
   return dim3(static_cast<unsigned>(tn), static_cast<unsigned>(tm < 65535 ? tm : 65535),
               static_cast<unsigned>(batch < 65535 ? batch : 65535));
 }
@@ -402,7 +402,7 @@ template <class T, int BM, int BN, int BK, int TM, int TN>
 cudaError_t launch_gemm_simt(const GemmParams<T>& p, bool ta, bool tb, cudaStream_t stream) {
   using Cfg = SimtConfig<T, BM, BN, BK, TM, TN>;
   if (gemm_empty(p)) return cudaSuccess;
-  if (ceil_div(p.N, BN) > 0x7fffffff) return cudaErrorInvalidValue;
+  if (div_up(p.N, BN) > 0x7fffffff) return cudaErrorInvalidValue;
   const dim3 grid = gemm_grid(p.batch, p.M, p.N, BM, BN);
   const dim3 block(Cfg::kThreads);
   const size_t smem = Cfg::kSmemBytes;
@@ -450,7 +450,7 @@ cudaError_t launch_gemm_tc_t(const GemmParams<T>& p, bool async, cudaStream_t st
 template <class T, int BM, int BN, int BK, int WM, int WN>
 cudaError_t launch_gemm_tc(const GemmParams<T>& p, bool ta, bool tb, cudaStream_t stream, bool force_sync = false) {
   if (gemm_empty(p)) return cudaSuccess;
-  if (ceil_div(p.N, BN) > 0x7fffffff) return cudaErrorInvalidValue;
+  if (div_up(p.N, BN) > 0x7fffffff) return cudaErrorInvalidValue;
   const bool async = !force_sync && gemm_async_ok(p);
   if (ta) {
     if (tb) return launch_gemm_tc_t<T, BM, BN, BK, WM, WN, true, true>(p, async, stream);
