@@ -11,7 +11,7 @@
 #include "cuda/gemm.cuh"
 #include "cuda/util.cuh"
 
-namespace nerve::cuda {
+namespace nerve::cuda::gemm {
 
 namespace {
 template <class T>
@@ -54,7 +54,7 @@ cudaError_t gemm_bf16(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int
       params<bf16>(batch, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act), ta, tb, stream);
 }
 
-cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+cudaError_t launch(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
                  int64_t sc, const float* bias, int act, cudaStream_t stream, bool allow_tf32) {
   if (allow_tf32)
@@ -62,18 +62,22 @@ cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t 
   return gemm_simt<float>(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act, stream);
 }
 
-cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+cudaError_t launch(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                  int64_t lda, int64_t sa, const double* B, int64_t ldb, int64_t sb, double beta, double* C,
                  int64_t ldc, int64_t sc, const double* bias, int act, cudaStream_t stream, bool /*allow_tf32*/) {
   return gemm_simt<double>(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act,
                            stream);
 }
 
+}  // namespace nerve::cuda::gemm
+
+namespace nerve::cuda {
+
 template <class T>
 void gemm_batched(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                   int64_t sa, const T* B, int64_t ldb, int64_t sb, T beta, T* C, int64_t ldc, int64_t sc,
                   const T* bias, int act, bool allow_tf32, Stream stream) {
-  const cudaError_t e = gemm(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act,
+  const cudaError_t e = gemm::launch(batch, ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, bias, act,
                              to_cuda(stream), allow_tf32);
   if (e != cudaSuccess)
     throw std::runtime_error(concat("gemm: CUDA launch failed: ", cudaGetErrorName(e), " (", cudaGetErrorString(e),

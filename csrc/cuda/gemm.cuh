@@ -34,7 +34,7 @@
 #include "cuda/runtime.cuh"
 #include "cuda/tensor_core.cuh"
 
-namespace nerve::cuda {
+namespace nerve::cuda::gemm {
 
 enum class Activation : int { none = 0, relu = 1, gelu = 2, gelu_tanh = 3 };  // as cpu::Activation
 
@@ -474,11 +474,11 @@ cudaError_t gemm_bf16(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int
                       int64_t lda, int64_t sa, const bf16* B, int64_t ldb, int64_t sb, float beta, bf16* C,
                       int64_t ldc, int64_t sc, const bf16* bias, int act, cudaStream_t stream);
 // float: TF32 tensor cores when allow_tf32 (torch.backends.cuda.matmul.allow_tf32), else SIMT fp32.
-cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+cudaError_t launch(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                  int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc,
                  int64_t sc, const float* bias, int act, cudaStream_t stream, bool allow_tf32);
-cudaError_t gemm(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+cudaError_t launch(int64_t batch, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
                  int64_t lda, int64_t sa, const double* B, int64_t ldb, int64_t sb, double beta, double* C,
                  int64_t ldc, int64_t sc, const double* bias, int act, cudaStream_t stream, bool allow_tf32 = false);
 
-}  // namespace nerve::cuda
+}  // namespace nerve::cuda::gemm

@@ -10,8 +10,8 @@
 #include "cuda/tensor_core.cuh"
 
 namespace tc = nerve::cuda::tc;
-using nerve::cuda::bf16;
-using nerve::cuda::GemmParams;
+using nerve::cuda::gemm::bf16;
+using nerve::cuda::gemm::GemmParams;
 
 // ------------------------------------------------------- tensor-core wrappers
 __global__ void to_tf32_kernel(const float* x, uint32_t* out, int n) {
@@ -141,7 +141,7 @@ int tc_cp_async(int mode, const float* src, float* out) {
 int gemm_run(int kind, int config, int64_t batch, int ta, int tb, int64_t M, int64_t N, int64_t K, double alpha,
              const void* A, int64_t lda, int64_t sa, const void* B, int64_t ldb, int64_t sb, double beta, void* C,
              int64_t ldc, int64_t sc, const void* bias, int act) {
-  namespace nc = nerve::cuda;
+  namespace nc = nerve::cuda::gemm;
   auto P = [&](auto zero) {
     using T = decltype(zero);
     using Acc = nc::gemm_acc_t<T>;
@@ -154,21 +154,21 @@ int gemm_run(int kind, int config, int64_t batch, int ta, int tb, int64_t M, int
     case 0: {
       const auto p = P(0.0f);
       if (config == 0)
-        return nc::gemm(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
+        return nc::launch(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
                         act, nullptr, false);
       return nc::launch_gemm_simt<float, 32, 16, 4, 4, 4>(p, ta, tb, nullptr);
     }
     case 1: {
       const auto p = P(0.0);
       if (config == 0)
-        return nc::gemm(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
+        return nc::launch(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
                         act, nullptr, false);
       return nc::launch_gemm_simt<double, 16, 32, 8, 4, 4>(p, ta, tb, nullptr);
     }
     case 2: {
       const auto p = P(0.0f);
       if (config == 0)
-        return nc::gemm(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
+        return nc::launch(batch, ta, tb, M, N, K, p.alpha, p.A, lda, sa, p.B, ldb, sb, p.beta, p.C, ldc, sc, p.bias,
                         act, nullptr, true);
       return nc::launch_gemm_tc<float, 32, 16, 8, 2, 1>(p, ta, tb, nullptr, force_sync);
     }

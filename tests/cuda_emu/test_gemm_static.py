@@ -1,7 +1,10 @@
 """Static checks of the CUDA GEMM (csrc/cuda/gemm.cu) without a GPU: nvcc for
-sm_90 with warnings as errors and ptxas spills / local memory as errors; then
+sm_90 with warnings as errors and ptxas spills / local memory as errors (the
+built nerve._cuda where there is one, whose CMake flags are the same, else
+gemm.cu compiled here; NERVE_GEMM_STATIC_REBUILD=1 compiles it anyway); then
 `cuobjdump -res-usage` holds every kernel to a register and shared-memory
-budget with no stack or local memory, and `cuobjdump -sass` shows that the
+budget with no stack or local memory (as test_resource_usage.py does for all of
+nerve._cuda), and `cuobjdump -sass` shows that the
 tensor-core kernels really run on tensor cores (HMMA), load fragments with
 LDSM (ldmatrix) and copy with LDGSTS (cp.async).
 
@@ -9,6 +12,7 @@ cuobjdump / nvdisasm come from the CUDA toolkit or the `nvidia-cuda-cuobjdump`
 and `nvidia-cuda-nvdisasm` wheels (the `test` extra). Where nvcc or they are
 missing the tests skip, saying so (NERVE_REQUIRE_NVCC=1: fail instead)."""
 
+import importlib.util
 import os
 import re
 import shutil
@@ -56,7 +60,21 @@ def missing(what):
 
 
 @pytest.fixture(scope="module")
-def gemm_object(tmp_path_factory):
+def cuobjdump():
+    tool = find_tool("cuobjdump")
+    if not tool:
+        missing("cuobjdump not found (CUDA toolkit, or pip install nvidia-cuda-cuobjdump)")
+    return tool
+
+
+@pytest.fixture(scope="module")
+def gemm_object(tmp_path_factory, cuobjdump):
+    """The built nerve._cuda where it has the GEMM kernels (CMake builds it with the same -Werror and
+    ptxas flags); else gemm.cu compiled here (NERVE_GEMM_STATIC_REBUILD=1: always)."""
+    spec = importlib.util.find_spec("nerve._cuda")
+    if spec is not None and spec.origin and os.environ.get("NERVE_GEMM_STATIC_REBUILD") != "1":
+        if any(family(name) for name in res_usage(cuobjdump, spec.origin)):
+            return 0, "", Path(spec.origin), ["nerve._cuda", spec.origin]
     nvcc = nvcc_path()
     if not nvcc:
         missing("nvcc not found: the static GEMM checks need the CUDA toolkit")
@@ -64,14 +82,6 @@ def gemm_object(tmp_path_factory):
     argv = [nvcc, *NVCC_FLAGS, "-O3", "-c", str(GEMM), "-o", str(out)]
     r = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
     return r.returncode, r.stdout + r.stderr, out, argv
-
-
-@pytest.fixture(scope="module")
-def cuobjdump():
-    tool = find_tool("cuobjdump")
-    if not tool:
-        missing("cuobjdump not found (CUDA toolkit, or pip install nvidia-cuda-cuobjdump)")
-    return tool
 
 
 def built(gemm_object):
@@ -87,7 +97,7 @@ def family(name):
         return "simt_f64"
     if "gemm_tc_kernelIf" in name:
         return "tc_tf32"
-    if "gemm_tc_kernelINS0_4bf16" in name:
+    if "gemm_tc_kernel" in name and "4bf16" in name:
         return "tc_bf16"
     return None
 

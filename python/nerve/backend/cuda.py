@@ -73,12 +73,40 @@ def _c(a, dtype=None):
 
 # ---------------------------------------------------------------------- GEMM
 def matmul(a, b, trans_a=False, trans_b=False, out=None):
-    """op(a) @ op(b) through the array module (cuBLAS under CuPy) until nerve's CUDA GEMM lands."""
-    r = xp.matmul(xp.swapaxes(a, -1, -2) if trans_a else a, xp.swapaxes(b, -1, -2) if trans_b else b)
-    if out is not None:
-        out[...] = r
+    """op(a) @ op(b) for 2-D or batched 3-D float arrays on nerve's CUDA GEMM (as backend.cpu.matmul).
+
+    float32 runs on the TF32 tensor cores when ``nerve.backends.cuda.matmul.allow_tf32`` is set (PyTorch's
+    flag; off by default, and while nerve has no such module), else on the fp32 SIMT kernel; float64 on
+    the fp64 kernel. A 2-D operand is shared by every batch; ``out`` (if given) is written. Other dtypes
+    go through the array module.
+    """
+    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
+        r = xp.matmul(xp.swapaxes(a, -1, -2) if trans_a else a, xp.swapaxes(b, -1, -2) if trans_b else b)
+        if out is not None:
+            out[...] = r
+            return out
+        return r
+    m = a.shape[-1] if trans_a else a.shape[-2]
+    n = b.shape[-2] if trans_b else b.shape[-1]
+    if out is None:
+        batch = a.shape[:-2] or b.shape[:-2]
+        out = xp.empty(batch + (m, n), dtype=a.dtype)
+    if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
+        out[...] = 0
         return out
-    return r
+    _kernel("gemm")(out, _cpu._unit_stride(a), _cpu._unit_stride(b), trans_a, trans_b,
+                    allow_tf32=_allow_tf32(), stream=_stream())
+    return out
+
+
+def _allow_tf32():
+    """PyTorch's torch.backends.cuda.matmul.allow_tf32, read at each call: nerve.backends.cuda.matmul.allow_tf32
+    where nerve defines it, else False (PyTorch's default)."""
+    import nerve
+    flag = nerve
+    for attr in ("backends", "cuda", "matmul", "allow_tf32"):
+        flag = getattr(flag, attr, None)
+    return bool(flag)
 
 
 # ---------------------------------------------------------------- activation
