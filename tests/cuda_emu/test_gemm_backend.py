@@ -94,7 +94,7 @@ def test_gemm_binding_checks_match_the_cpu_binding(gpu):
             case(K, gpu.put)
         assert str(gpu_error.value) == str(cpu_error.value)
     buf = gpu.put(np.zeros((4, 4), np.float32))
-    with pytest.raises(ValueError, match="gemm: argument 'out' must not share memory with 'a'"):
+    with pytest.raises(ValueError, match="gemm: argument 'out' must not share memory with 'b'"):
         K.gemm(buf[:2], buf[2:], buf)
 
 
