@@ -30,9 +30,9 @@ export PY OUT
 # Kernel families with CUDA kernels, smallest first, and each one's smallest test case (pytest -k).
 FAMILIES=(activation optim loss)
 declare -A SMALLEST=(
-  [activation]="test_gelu_matches_cpu and 17 and float32 and not cuda_emu"
-  [optim]="test_step_matches_cpu and adam_step and shape3 and float32 and not cuda_emu"
-  [loss]="test_cross_entropy_matches_cpu and (17-33 or 4-257) and float32 and not cuda_emu"
+  [activation]="test_gelu_matches_cpu and 17 and float32"
+  [optim]="test_step_matches_cpu and adam_step and shape3 and float32"
+  [loss]="test_cross_entropy_matches_cpu and (17-33 or 4-257) and float32"
 )
 FAILED=0
 PASSED_FAMILIES=()
