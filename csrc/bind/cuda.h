@@ -9,6 +9,26 @@
 // A binding: CudaArgs builds the checked Args (bind/array.h), the family's
 // contract (contract/<family>.h) checks them exactly as the CPU binding does,
 // then the launcher in cuda/<family>.h runs with the GIL released.
+//
+// Adding a CUDA family <f> (the kernels of nerve._C's <f>):
+//  1. contract/<f>.h: move the problem struct, option structs, shape checks and
+//     output-size formulas out of cpu/<f>.h and bind/<f>.cpp (both include it).
+//  2. cuda/<f>.cuh: the kernels (include cuda/util.cuh; launch bounds; shared
+//     memory static or NERVE_DYNAMIC_SHARED). cuda/<f>.h: the launchers' API in
+//     plain C++ (device pointers, the contract's structs, cuda::Stream).
+//     cuda/<f>.cu: the launchers (NERVE_LAUNCH, then check_launch(op)) and
+//     their explicit instantiations.
+//  3. bind/<f>_cuda.cpp: bind_<f>_cuda(m), the CPU binding's names and
+//     arguments plus a trailing keyword stream_arg(); declare it below.
+//  4. module_cuda.cpp: call bind_<f>_cuda(m) and delete <f>'s names from
+//     not_yet_written(). CMakeLists.txt: add <f> to NERVE_CUDA_FAMILIES.
+//  5. backend/cuda.py: replace the family's _not_yet(...) stubs with functions
+//     of backend/cpu.py's signatures that allocate with xp and pass
+//     stream=_stream().
+//  6. tests/cuda_emu/test_<f>.py with the `gpu` fixture (against backend.cpu;
+//     odd sizes, non-contiguous, zero-size), a budget line per kernel in
+//     test_resource_usage.py, the family in tools/gpu_check.sh (FAMILIES,
+//     SMALLEST) and in bench/bench_cuda.py.
 #pragma once
 #include <pybind11/pybind11.h>
 

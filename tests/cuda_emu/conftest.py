@@ -8,6 +8,10 @@ in the pytest session's temporary directory, all at once in parallel:
         (the emulation's own vector types and error codes);
   nvcc  nvcc -arch=sm_90 object, ptxas spills / local memory as errors.
 Set NERVE_REQUIRE_NVCC=1 to fail rather than skip where nvcc is missing.
+
+The `gpu` fixture (below) runs the kernel-family tests (test_<family>.py) on the
+GPU backend's Python path: "cuda_emu" (NumPy, nerve._cuda_emu) always, "cuda"
+(CuPy, nerve._cuda; marked cuda) where a GPU is visible.
 """
 
 import contextlib

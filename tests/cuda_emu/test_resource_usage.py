@@ -17,7 +17,7 @@ from .conftest import cuda_homes
 
 # (family, kernel name pattern on the demangled name, max registers per thread, max shared bytes per block).
 # SHARED counts the 1 KiB that sm_80+ reserves per block once a kernel uses any shared memory.
-# Measured (sm_90, nvcc 13.0): elementwise 28-32 regs float, up to 48 double (adadelta); cross entropy
+# Measured (sm_80 and sm_90, nvcc 13.0): elementwise 28-32 regs float, up to 48 double (adadelta); cross entropy
 # 38-52 regs, 1088-1280 B shared with 256 threads (the warps' partial states), none with 32.
 SYSTEM_SMEM = 1024
 BUDGETS = [
@@ -60,7 +60,7 @@ def demangle(names):
 
 @pytest.fixture(scope="module")
 def usage():
-    """{demangled kernel name: {REG, STACK, SHARED, LOCAL, ...}} of every kernel in nerve._cuda."""
+    """{"sm_XX demangled kernel name": {REG, STACK, SHARED, LOCAL, ...}} of every kernel of every arch in nerve._cuda."""
     spec = importlib.util.find_spec("nerve._cuda")
     if spec is None or not spec.origin:
         _missing("nerve._cuda was not built (no nvcc at build time)")
@@ -69,15 +69,20 @@ def usage():
         _missing("no cuobjdump (pip install nvidia-cuda-cuobjdump, or CUDA's bin/)")
     out = subprocess.run([tool, "--dump-resource-usage", spec.origin], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    names, values = [], []
+    names, archs, values = [], [], []
     lines = out.stdout.splitlines()
+    arch = "?"
     for i, line in enumerate(lines):
+        a = re.match(r"\s*arch = (sm_\d+)", line)
+        if a:
+            arch = a.group(1)
         m = re.match(r"\s*Function (\S+):$", line)
         if m:
             names.append(m.group(1))
+            archs.append(arch)
             values.append({k: int(v) for k, v in re.findall(r"(\w+(?:\[\d+\])?):(\d+)", lines[i + 1])})
     assert names, f"no kernels found in {spec.origin}:\n{out.stdout[:2000]}"
-    return dict(zip(demangle(names), values))
+    return {f"{a} {n}": v for a, n, v in zip(archs, demangle(names), values)}
 
 
 def budget_of(kernel):
@@ -103,3 +108,7 @@ def test_every_family_has_kernels(usage):
     """Each budgeted family is in the module (a family dropped from CMakeLists.txt is noticed)."""
     for family in {b[0] for b in BUDGETS}:
         assert any(f"{family}::" in k for k in usage), family
+
+
+def test_built_for_hopper(usage):
+    assert any(k.startswith("sm_90 ") for k in usage), sorted({k.split()[0] for k in usage})
