@@ -60,6 +60,8 @@ def cases(family):
                 be.adam_step(p, m, v, None, g, lr=1e-3, step=step[0])
             return ours, opt.step, None
         return [(f"adam step float32 n={n} (torch fused=True)", 7 * 4 * n, adam)]
+    if family == "gemm":  # GFLOP/s, not GB/s: its own cases and table (bench/bench_gemm.py, run_cuda)
+        return []
     raise SystemExit(f"bench_cuda: no GPU benchmark for family {family!r}")
 
 
@@ -88,6 +90,10 @@ def main():
     ap.add_argument("--dry-run", action="store_true")
     args = ap.parse_args()
     if args.dry_run:
+        if "gemm" in args.family:
+            from bench.bench_gemm import cuda_cases
+            for c in cuda_cases(full=False):
+                print(f"gemm: {c}")
         for fam in args.family:
             for name, nbytes, _ in cases(fam):
                 print(f"{fam}: {name} ({nbytes / 1e6:.0f} MB moved)")
@@ -99,6 +105,14 @@ def main():
     tag = card.replace(" ", "-")
     os.makedirs(args.out, exist_ok=True)
     for fam in args.family:
+        if fam == "gemm":
+            from bench.bench_gemm import cuda_markdown
+            lines = cuda_markdown(card, args.repeat)
+            path = os.path.join(args.out, f"cuda-gemm-{tag}.md")
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            print(f"wrote {path}")
+            continue
         lines = [f"# CUDA {fam}: nerve vs PyTorch {torch.__version__} on {card}", "",
                  f"{datetime.date.today()}, CuPy {cp.__version__}, median of {args.repeat} CUDA-event timings "
                  "after 3 warm-ups, interleaved.", "",

@@ -222,12 +222,8 @@ def _cuda_case(args, mode, m, k, n, ta=False, tb=False, epilogue=None, batch=Non
             "ratio": t_theirs / t_ours}
 
 
-def run_cuda(args):
-    reason = cuda_unavailable_reason()
-    if reason:
-        print(f"gemm_cuda: skipped: {reason}", flush=True)
-        return []
-    squares = CUDA_SQUARES + ([8192] if args.full else [])
+def cuda_cases(full=False, filter=""):
+    squares = CUDA_SQUARES + ([8192] if full else [])
     cases = []
     for mode in ("fp32", "tf32"):
         cases += [dict(mode=mode, m=s, k=s, n=s) for s in squares]
@@ -236,11 +232,33 @@ def run_cuda(args):
         cases += [dict(mode=mode, m=4096, k=1024, n=4096, tb=True, epilogue="gelu_tanh"),
                   dict(mode=mode, m=512, k=64, n=512, tb=True, batch=64)]
     cases += [dict(mode="fp64", m=s, k=s, n=s) for s in (1024, 2048)]
-    cases = [c for c in cases if args.filter in f"{c['mode']} {c['m']}x{c['k']}x{c['n']}"]
+    return [c for c in cases if filter in f"{c['mode']} {c['m']}x{c['k']}x{c['n']}"]
+
+
+def run_cuda(args):
+    reason = cuda_unavailable_reason()
+    if reason:
+        print(f"gemm_cuda: skipped: {reason}", flush=True)
+        return []
     rows = []
-    for case in cases:
+    for case in cuda_cases(args.full, args.filter):
         rows.append(_cuda_case(args, **case))
         print(f"  {rows[-1]['case']}: ours {rows[-1]['ours']:.0f} GFLOP/s, torch {rows[-1]['ref_value']:.0f} "
               f"({rows[-1]['ratio']:.2f}x)", flush=True)
     harness.print_table(rows, CUDA_UNIT)
     return rows
+
+
+def cuda_markdown(card, repeat):
+    """The GPU table for tools/gpu_check.sh (bench/bench_cuda.py --family gemm)."""
+    import datetime
+    import types
+    rows = run_cuda(types.SimpleNamespace(repeat=repeat, full=False, filter=""))
+    torch = harness.torch
+    lines = [f"# CUDA gemm: nerve vs PyTorch {getattr(torch, '__version__', '?')} (cuBLAS) on {card}", "",
+             f"{datetime.date.today()}. " + " ".join(CUDA_NOTES.split()), "",
+             "| case | nerve GFLOP/s | torch GFLOP/s | nerve / torch speed |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r['case']} | {r['ours']:.0f} | {r['ref_value']:.0f} | {r['ratio']:.2f}x |" for r in rows]
+    if not rows:
+        lines.append(f"| skipped: {cuda_unavailable_reason()} | | | |")
+    return lines

@@ -28,11 +28,12 @@ PY="${PYTHON:-python}"
 export PY OUT
 
 # Kernel families with CUDA kernels, smallest first, and each one's smallest test case (pytest -k).
-FAMILIES=(activation optim loss)
+FAMILIES=(activation optim loss gemm)
 declare -A SMALLEST=(
   [activation]="test_gelu_matches_cpu and 17 and float32"
   [optim]="test_step_matches_cpu and adam_step and shape3 and float32"
   [loss]="test_cross_entropy_matches_cpu and (17-33 or 4-257) and float32"
+  [gemm]="test_matmul_matches_cpu and False-False-float32"
 )
 FAILED=0
 PASSED_FAMILIES=()

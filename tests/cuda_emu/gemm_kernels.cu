@@ -1,7 +1,7 @@
 // Test entry points (extern "C", for ctypes) for the tensor-core wrappers
 // (csrc/cuda/tensor_core.cuh) and the GEMM kernels (csrc/cuda/gemm.cuh), built
 // against the CUDA emulation by tests/cuda_emu/test_tensor_core.py and
-// test_gemm.py; the same file is compiled by nvcc for the static checks.
+// test_gemm_kernels.py and test_gemm_sanitizers.py.
 // Pointers are host memory (the emulation's device memory).
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 """Builds tests/cuda_emu/gemm_kernels.cu + csrc/cuda/gemm.cu against the CUDA
 emulation (g++, the flags of conftest.py) into one shared library, once per
-process, for test_tensor_core.py and test_gemm.py (ctypes)."""
+process, for test_tensor_core.py and test_gemm_kernels.py (ctypes)."""
 
 import ctypes
 import subprocess
