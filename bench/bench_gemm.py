@@ -203,3 +203,140 @@ def run(args):
             harness.print_table(group, UNIT)
             rows += group
     return rows + run_bf16(args)
+
+
+# ------------------------------------------------------------------ CUDA cases
+# nerve._cuda.gemm on a GPU against PyTorch (cuBLAS) on the same CuPy buffers:
+# SIMT fp32 vs cuBLAS fp32, TF32 tensor cores vs cuBLAS TF32, SIMT fp64 vs
+# cuBLAS fp64; squares to 4096, DL shapes, transposes, a fused bias + GELU
+# epilogue and a batched product. Suite `gemm_cuda` (bench/bench_gemm_cuda.py);
+# run only where a GPU, CuPy, PyTorch with CUDA and nerve._cuda exist
+# (tools/gpu_check.sh calls it), else it says why and returns no rows.
+CUDA_UNIT = "GFLOP/s"
+CUDA_NOTES = """GPU figures: GFLOP/s (2*M*N*K*batch / median time over CUDA events,
+after warm-up), ours = nerve._cuda.gemm, ref = torch.matmul (cuBLAS) on the same
+device buffers, with torch.backends.cuda.matmul.allow_tf32 matching the case
+(fp32 = both exact fp32, tf32 = both TF32 tensor cores). Epilogue rows: ours
+fuses bias + activation, torch runs matmul then add_ and gelu. Targets (issue 16):
+SIMT fp32 >= 0.6x cuBLAS, TF32 >= 0.7x cuBLAS at 4096."""
+
+CUDA_SQUARES = [1024, 2048, 4096]
+CUDA_DL_SHAPES = [(4096, 1024, 4096), (8192, 4096, 1024), (128, 4096, 4096)]
+
+
+def cuda_unavailable_reason():
+    try:
+        import cupy
+        from nerve import _cuda
+    except ImportError as e:
+        return f"no CuPy / nerve._cuda ({e})"
+    if _cuda.device_count() < 1:
+        return "no CUDA device"
+    if harness.torch is None or not harness.torch.cuda.is_available():
+        return "no PyTorch with CUDA to compare with"
+    del cupy
+    return None
+
+
+def _cuda_time(fn, repeat, warmup=3):
+    import cupy
+    for _ in range(warmup):
+        fn()
+    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
+    times = []
+    for _ in range(repeat):
+        start.record()
+        fn()
+        stop.record()
+        stop.synchronize()
+        times.append(cupy.cuda.get_elapsed_time(start, stop) * 1e-3)
+    return float(np.median(times))
+
+
+def _cuda_case(args, mode, m, k, n, ta=False, tb=False, epilogue=None, batch=None):
+    import cupy
+    from nerve import _cuda
+    torch = harness.torch
+    dtype = np.float64 if mode == "fp64" else np.float32
+    tf32 = mode == "tf32"
+    rng = cupy.random.default_rng(0)
+    lead = () if batch is None else (batch,)
+    a = rng.standard_normal(lead + ((k, m) if ta else (m, k)), dtype=dtype)
+    b = rng.standard_normal(((n, k) if tb else (k, n)), dtype=dtype)  # shared by the batch
+    bias = rng.standard_normal(n, dtype=dtype) if epilogue else None
+    out = cupy.empty(lead + (m, n), dtype)
+    ta_t, tb_t = torch.as_tensor(a, device="cuda"), torch.as_tensor(b, device="cuda")
+    opa = ta_t.transpose(-1, -2) if ta else ta_t
+    opb = tb_t.transpose(-1, -2) if tb else tb_t
+    tbias = torch.as_tensor(bias, device="cuda") if epilogue else None
+    stream = cupy.cuda.get_current_stream().ptr
+
+    def ours():
+        _cuda.gemm(out, a, b, ta, tb, bias=bias, activation=epilogue or "none", allow_tf32=tf32, stream=stream)
+
+    def theirs():
+        r = torch.matmul(opa, opb)
+        if epilogue:
+            r = torch.nn.functional.gelu(r.add_(tbias), approximate="tanh" if epilogue == "gelu_tanh" else "none")
+        return r
+
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    ours()
+    ref = torch.matmul(opa.double(), opb.double())
+    if epilogue:
+        ref = torch.nn.functional.gelu(ref + tbias.double(), approximate="tanh" if epilogue == "gelu_tanh" else "none")
+    got = torch.as_tensor(out, device="cuda").double()
+    scale = torch.matmul(opa.double().abs(), opb.double().abs()).max().item()
+    err = (got - ref).abs().max().item() / max(scale, 1e-30)
+    limit = 2e-3 if tf32 else 1e-5 if dtype == np.float32 else 1e-12
+    name = f"{mode} {m}x{k}x{n} " + ("T" if ta else "N") + ("T" if tb else "N")
+    name += f" batch {batch}" if batch else ""
+    name += f" +bias+{epilogue}" if epilogue else ""
+    if not err <= limit:
+        raise AssertionError(f"gemm cuda bench: case {name} is wrong, error {err:.2e} of the magnitude > {limit:.0e}")
+    t_ours, t_theirs = _cuda_time(ours, args.repeat), _cuda_time(theirs, args.repeat)
+    flops = 2.0 * m * n * k * (batch or 1) * 1e-9
+    return {"case": name, "ref": "torch (cuBLAS)", "ref_value": flops / t_theirs, "ours": flops / t_ours,
+            "ratio": t_theirs / t_ours}
+
+
+def cuda_cases(full=False, filter=""):
+    squares = CUDA_SQUARES + ([8192] if full else [])
+    cases = []
+    for mode in ("fp32", "tf32"):
+        cases += [dict(mode=mode, m=s, k=s, n=s) for s in squares]
+        cases += [dict(mode=mode, m=m, k=k, n=n) for m, k, n in CUDA_DL_SHAPES]
+        cases += [dict(mode=mode, m=4096, k=4096, n=4096, ta=ta, tb=tb) for ta, tb in ((False, True), (True, False))]
+        cases += [dict(mode=mode, m=4096, k=1024, n=4096, tb=True, epilogue="gelu_tanh"),
+                  dict(mode=mode, m=512, k=64, n=512, tb=True, batch=64)]
+    cases += [dict(mode="fp64", m=s, k=s, n=s) for s in (1024, 2048)]
+    return [c for c in cases if filter in f"{c['mode']} {c['m']}x{c['k']}x{c['n']}"]
+
+
+def run_cuda(args):
+    reason = cuda_unavailable_reason()
+    if reason:
+        print(f"gemm_cuda: skipped: {reason}", flush=True)
+        return []
+    rows = []
+    for case in cuda_cases(args.full, args.filter):
+        rows.append(_cuda_case(args, **case))
+        print(f"  {rows[-1]['case']}: ours {rows[-1]['ours']:.0f} GFLOP/s, torch {rows[-1]['ref_value']:.0f} "
+              f"({rows[-1]['ratio']:.2f}x)", flush=True)
+    harness.print_table(rows, CUDA_UNIT)
+    return rows
+
+
+def cuda_markdown(card, repeat):
+    """The GPU table for tools/gpu_check.sh (bench/bench_cuda.py --family gemm)."""
+    import datetime
+    import types
+    rows = run_cuda(types.SimpleNamespace(repeat=repeat, full=False, filter=""))
+    torch = harness.torch
+    lines = [f"# CUDA gemm: nerve vs PyTorch {getattr(torch, '__version__', '?')} (cuBLAS) on {card}", "",
+             f"{datetime.date.today()}. " + " ".join(CUDA_NOTES.split()), "",
+             "| case | nerve GFLOP/s | torch GFLOP/s | nerve / torch speed |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r['case']} | {r['ours']:.0f} | {r['ref_value']:.0f} | {r['ratio']:.2f}x |" for r in rows]
+    if not rows:
+        lines.append(f"| skipped: {cuda_unavailable_reason()} | | | |")
+    return lines

@@ -6,6 +6,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <string>
 
 #include "common/view.h"
@@ -64,6 +65,71 @@ class Args {
   }
 
   const char* op_;
+};
+
+// ----------------------------------------- array interfaces (CUDA bindings)
+// A View from an array-interface dict: __cuda_array_interface__ (CuPy, for
+// nerve._cuda) or __array_interface__ (NumPy, for the emulated nerve._cuda_emu,
+// whose "device memory" is host memory). Both give data (pointer, read-only),
+// shape, strides (None: C-contiguous) and typestr ("<f4", "|b1", ...).
+// InterfaceArgs has the builders of Args above, with the same checks and
+// messages; bind/cuda.h picks the interface.
+inline View interface_view(const py::handle& o, const char* attr, Device device, const char* op, const char* name,
+                           bool optional) {
+  if (!py::hasattr(o, attr))
+    Arg(op, name).fail("expected a ", device == Device::cuda ? "CUDA " : "", "array (with ", attr, ")",
+                       optional ? " or None" : "", ", got ", py::str(py::type::of(o)).cast<std::string>());
+  const py::dict d = o.attr(attr);
+  if (d.contains("mask") && !d["mask"].is_none()) Arg(op, name).fail("has a mask, which no kernel supports");
+  View v;
+  v.device = device;
+  const py::tuple data = d["data"];
+  v.data = reinterpret_cast<void*>(data[0].cast<uintptr_t>());
+  v.writable = !data[1].cast<bool>();
+  const std::string typestr = d["typestr"].cast<std::string>();
+  if (typestr.size() < 3) Arg(op, name).fail("has an unreadable typestr '", typestr, "'");
+  constexpr char native = static_cast<char>(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? '<' : '>');
+  v.dtype = DType{typestr[1], std::stoi(typestr.substr(2)), typestr[0] == '|' || typestr[0] == native};
+  for (const py::handle s : py::tuple(d["shape"])) v.shape.push_back(s.cast<int64_t>());
+  if (d.contains("strides") && !d["strides"].is_none()) {
+    for (const py::handle s : py::tuple(d["strides"])) v.strides.push_back(s.cast<int64_t>());
+    if (v.strides.size() != v.shape.size()) Arg(op, name).fail("has strides of the wrong length");
+  } else {  // C-contiguous
+    v.strides.assign(v.shape.size(), v.dtype.size);
+    for (int i = static_cast<int>(v.shape.size()) - 2; i >= 0; --i) v.strides[i] = v.strides[i + 1] * v.shape[i + 1];
+  }
+  return v;
+}
+
+class InterfaceArgs {
+ public:
+  InterfaceArgs(const char* op, const char* attr, Device device) : op_(op), attr_(attr), device_(device) {}
+  const char* op() const { return op_; }
+
+  Arg input(const py::handle& o, const char* name) const { return make(o, name, false, true, false); }
+  Arg output(const py::handle& o, const char* name) const { return make(o, name, false, true, true); }
+  Arg strided(const py::handle& o, const char* name) const { return make(o, name, false, false, false); }
+  Arg strided_output(const py::handle& o, const char* name) const { return make(o, name, false, false, true); }
+  Arg optional_input(const py::handle& o, const char* name) const { return make(o, name, true, true, false); }
+  Arg optional_output(const py::handle& o, const char* name) const { return make(o, name, true, true, true); }
+  Arg optional_strided(const py::handle& o, const char* name) const { return make(o, name, true, false, false); }
+
+ private:
+  Arg make(const py::handle& o, const char* name, bool optional, bool contiguous, bool writable) const {
+    if (o.is_none()) {
+      Arg a(op_, name);
+      if (!optional) a.required();
+      return a;
+    }
+    Arg a(op_, name, interface_view(o, attr_, device_, op_, name, optional));
+    if (contiguous) a.contiguous();
+    if (writable) a.writable();
+    return a;
+  }
+
+  const char* op_;
+  const char* attr_;
+  Device device_;
 };
 
 }  // namespace nerve::bind

@@ -6,21 +6,12 @@
 #include <vector>
 
 #include "bind/array.h"
+#include "contract/gemm.h"
 #include "bind/bind.h"
 #include "common/cpu_features.h"
 
 namespace nerve::bind {
 namespace {
-
-cpu::Activation activation_from_name(const std::string& name) {
-  if (name == "none") return cpu::Activation::none;
-  if (name == "relu") return cpu::Activation::relu;
-  if (name == "gelu") return cpu::Activation::gelu;
-  if (name == "gelu_tanh") return cpu::Activation::gelu_tanh;
-  NERVE_CHECK(false, "gemm: argument 'activation' expected one of 'none', 'relu', 'gelu', 'gelu_tanh', got '", name,
-              "'");
-  return cpu::Activation::none;
-}
 
 // out = alpha * op(a) @ op(b) + beta * out, with op = transpose when trans_*.
 // 2-D operands, or 3-D for a batch (a 2-D operand is shared by every batch).
@@ -31,49 +22,14 @@ cpu::Activation activation_from_name(const std::string& name) {
 void gemm(const py::object& out_, const py::object& a_, const py::object& b_, bool trans_a, bool trans_b,
           double alpha, double beta, const py::object& bias_, const std::string& activation, bool prepack_b) {
   const Args args("gemm");
-  const cpu::Activation act = activation_from_name(activation);
+  const cpu::Activation act = static_cast<cpu::Activation>(gemm_activation(activation));
   const Arg a = args.strided(a_, "a"), b = args.strided(b_, "b"), out = args.strided_output(out_, "out");
   const Arg bias = args.optional_input(bias_, "bias");
-  const bool bf = a.dtype() == kBFloat16 || b.dtype() == kBFloat16;
-  if (bf) {
-    same_dtype({&a, &b});
-    if (out.dtype() != kBFloat16 && out.dtype() != dtype_of<float>())
-      out.fail("expected dtype float32 or bfloat16 (a and b are bfloat16), got ", dtype_name(out.dtype()));
-    if (bias && bias.dtype() != kBFloat16 && bias.dtype() != dtype_of<float>())
-      bias.fail("expected dtype float32 or bfloat16 (a and b are bfloat16), got ", dtype_name(bias.dtype()));
-  } else {
-    same_dtype({&a, &b, &out});
-    a.floating();
-  }
-  const MatrixView va = matrix_view(a), vb = matrix_view(b), vc = matrix_view(out);
-  if (vc.transposed && vc.rows > 1 && vc.cols > 1) out.fail("must have contiguous rows");
-  const bool ta = trans_a != va.transposed, tb = trans_b != vb.transposed;
-  const int64_t M = trans_a ? va.cols : va.rows, K = trans_a ? va.rows : va.cols;
-  const int64_t Kb = trans_b ? vb.cols : vb.rows, N = trans_b ? vb.rows : vb.cols;
-  if (K != Kb)
-    b.fail("expected ", (trans_b ? "shape (N, K=" : "shape (K="), K, trans_b ? ")" : ", N)", " to match a's K=", K,
-           ", got ", b.shape_str());
-  // A 2-D operand counts as batch 1 and is shared; the batch comes from a 3-D one.
-  const int64_t batch = a.ndim() == 3 ? va.batch : b.ndim() == 3 ? vb.batch : vc.batch;
-  if (va.batch != batch && a.ndim() != 2) a.fail("has batch ", va.batch, ", expected ", batch);
-  if (vb.batch != batch && b.ndim() != 2) b.fail("has batch ", vb.batch, ", expected ", batch);
-  if (vc.rows != M || vc.cols != N || vc.batch != batch)
-    out.fail("expected shape ",
-             batch > 1 || out.ndim() == 3 ? concat("(", batch, ", ", M, ", ", N, ")") : concat("(", M, ", ", N, ")"),
-             ", got ", out.shape_str());
-  // Rows of `out` must not overlap (we write them).
-  if (vc.ld < N && M > 1) out.fail("has overlapping rows");
-  // Nor its batches (a zero batch stride would also race between threads).
-  const bool empty_out = M == 0 || N == 0;
-  if (out.ndim() == 3 && batch > 1 && !empty_out && std::abs(vc.batch_stride) < (M - 1) * vc.ld + N)
-    out.fail("has overlapping batches (batch stride ", vc.batch_stride, " elements)");
-  if (!bf) bias.dtype(a.dtype());
-  bias.shape({{"N", N}});
-  apart({&out}, {&a, &b, &bias});
-  if (prepack_b && b.ndim() != 2) b.fail("expected a 2-D matrix with prepack_b=True, got shape ", b.shape_str());
-  const int64_t sa = a.ndim() == 3 ? va.batch_stride : 0, sb = b.ndim() == 3 ? vb.batch_stride : 0;
-  const int64_t sc = out.ndim() == 3 ? vc.batch_stride : 0;
-  if (batch == 0 || M == 0 || N == 0) return;
+  const GemmProblem p = check_gemm(out, a, b, bias, trans_a, trans_b, prepack_b);
+  if (p.empty()) return;
+  const bool ta = p.ta, tb = p.tb;
+  const int64_t M = p.M, N = p.N, K = p.K, batch = p.batch, sa = p.sa, sb = p.sb, sc = p.sc;
+  const bool bf = a.dtype() == kBFloat16;
   if (bf) {  // prepack_b is an optimisation the bf16 kernels do not need: same result without it
     const bf16 *pa = a.in<bf16>(), *pb = b.in<bf16>();
     std::vector<float> bias32;
@@ -90,11 +46,11 @@ void gemm(const py::object& out_, const py::object& a_, const py::object& b_, bo
     void* pc = out_bf16 ? static_cast<void*>(out.out<bf16>()) : static_cast<void*>(out.out<float>());
     py::gil_scoped_release nogil;
     if (out_bf16)
-      cpu::gemm_bf16_batched(batch, ta, tb, M, N, K, static_cast<float>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
-                             static_cast<float>(beta), static_cast<bf16*>(pc), vc.ld, sc, epilogue);
+      cpu::gemm_bf16_batched(batch, ta, tb, M, N, K, static_cast<float>(alpha), pa, p.lda, sa, pb, p.ldb, sb,
+                             static_cast<float>(beta), static_cast<bf16*>(pc), p.ldc, sc, epilogue);
     else
-      cpu::gemm_bf16_batched(batch, ta, tb, M, N, K, static_cast<float>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
-                             static_cast<float>(beta), static_cast<float*>(pc), vc.ld, sc, epilogue);
+      cpu::gemm_bf16_batched(batch, ta, tb, M, N, K, static_cast<float>(alpha), pa, p.lda, sa, pb, p.ldb, sb,
+                             static_cast<float>(beta), static_cast<float*>(pc), p.ldc, sc, epilogue);
     return;
   }
   by_float(a.dtype(), [&](auto zero) {
@@ -104,14 +60,14 @@ void gemm(const py::object& out_, const py::object& a_, const py::object& b_, bo
     const cpu::Epilogue<T> epilogue{bias.in<T>(), act};
     py::gil_scoped_release nogil;
     if (prepack_b) {  // one packed B shared by every matrix of the batch
-      const cpu::PackedB<T> packed = cpu::pack_b<T>(tb, K, N, pb, vb.ld);
+      const cpu::PackedB<T> packed = cpu::pack_b<T>(tb, K, N, pb, p.ldb);
       for (int64_t i = 0; i < batch; ++i)
-        cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa + i * sa, va.ld, packed, static_cast<T>(beta),
-                            pc + i * sc, vc.ld, epilogue);
+        cpu::gemm_packed<T>(ta, M, static_cast<T>(alpha), pa + i * sa, p.lda, packed, static_cast<T>(beta),
+                            pc + i * sc, p.ldc, epilogue);
       return;
     }
-    cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, va.ld, sa, pb, vb.ld, sb,
-                         static_cast<T>(beta), pc, vc.ld, sc, epilogue);
+    cpu::gemm_batched<T>(batch, ta, tb, M, N, K, static_cast<T>(alpha), pa, p.lda, sa, pb, p.ldb, sb,
+                         static_cast<T>(beta), pc, p.ldc, sc, epilogue);
   });
 }
 

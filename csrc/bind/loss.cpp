@@ -1,6 +1,5 @@
-// Bindings for the loss family: checks only, no math. Arrays are C-contiguous:
-// logits (N, C) float32/float64, target (N,) int64, weight (C,) or None, and
-// lse (N,) float64 whatever the logits' dtype.
+// Bindings for the loss family: checks only, no math; the checks are the
+// family's contract (contract/loss.h), shared with nerve._cuda.
 #include "cpu/loss.h"
 
 #include "bind/array.h"
@@ -9,31 +8,6 @@
 namespace nerve::bind {
 namespace {
 
-struct CrossEntropy {
-  int64_t N = 0, C = 0;
-};
-
-// Checks logits, target (values in [0, C) or ignore_index), weight,
-// label_smoothing in [0, 1], and every (N,) array in `rows` (logits' dtype).
-CrossEntropy check_cross_entropy(const Arg& logits, const Arg& target, const Arg& weight, const Arg& lse,
-                                 int64_t ignore_index, double label_smoothing, std::initializer_list<const Arg*> rows) {
-  logits.floating().ndim(2);
-  CrossEntropy n{logits.dim(0), logits.dim(1)};
-  if (n.C < 1 && n.N != 0) logits.fail("needs at least one class, got shape ", logits.shape_str());
-  NERVE_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, logits.op(),
-              ": argument 'label_smoothing' expected a value in [0, 1], got ", label_smoothing);
-  for (const Arg* a : rows) a->dtype(logits.dtype()).shape({{"N", n.N}});
-  weight.dtype(logits.dtype()).shape({{"C", n.C}});
-  lse.dtype(dtype_of<double>()).shape({{"N", n.N}});
-  target.dtype(dtype_of<int64_t>()).shape({{"N", n.N}});
-  const int64_t* t = target.in<int64_t>();
-  const int64_t bad = first_outside(t, n.N, 0, n.C, ignore_index);
-  if (bad >= 0)
-    target.fail("has class index ", t[bad], " at position ", bad, ", expected a value in [0, ", n.C,
-                ") or ignore_index=", ignore_index);
-  return n;
-}
-
 void cross_entropy_forward(const py::object& loss_, const py::object& lse_, const py::object& logits_,
                            const py::object& target_, const py::object& weight_, int64_t ignore_index,
                            double label_smoothing) {
@@ -41,8 +15,8 @@ void cross_entropy_forward(const py::object& loss_, const py::object& lse_, cons
   const Arg logits = args.input(logits_, "logits"), target = args.input(target_, "target"),
             weight = args.optional_input(weight_, "weight");
   const Arg loss = args.output(loss_, "loss"), lse = args.output(lse_, "lse");
-  const CrossEntropy n = check_cross_entropy(logits, target, weight, lse, ignore_index, label_smoothing, {&loss});
-  apart({&loss, &lse}, {&logits, &target, &weight});
+  const CrossEntropy n =
+      check_cross_entropy_forward(loss, lse, logits, target, weight, ignore_index, label_smoothing);
   by_float(logits.dtype(), [&](auto zero) {
     using T = decltype(zero);
     py::gil_scoped_release nogil;
@@ -59,10 +33,8 @@ void cross_entropy_backward(const py::object& grad_logits_, const py::object& gr
             lse = args.input(lse_, "lse"), target = args.input(target_, "target"),
             weight = args.optional_input(weight_, "weight");
   const Arg grad_logits = args.output(grad_logits_, "grad_logits");
-  const CrossEntropy n =
-      check_cross_entropy(logits, target, weight, lse, ignore_index, label_smoothing, {&grad_loss});
-  grad_logits.dtype(logits.dtype()).shape({{"N", n.N}, {"C", n.C}});
-  apart({&grad_logits}, {&logits, &target, &weight, &grad_loss, &lse});
+  const CrossEntropy n = check_cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight,
+                                                      ignore_index, label_smoothing);
   by_float(logits.dtype(), [&](auto zero) {
     using T = decltype(zero);
     py::gil_scoped_release nogil;

@@ -1,10 +1,7 @@
-// Bindings for the optimizer family: checks only, no math. Every array must be
-// C-contiguous with param's shape and dtype (float32/float64); param and the
-// state arrays must be writable. Optional state (momentum buffers, amsgrad's
-// max, RMSprop's grad_avg) is None exactly when the option is off.
+// Bindings for the optimizer family: checks only, no math; the checks are the
+// family's contract (contract/optim.h), shared with nerve._cuda.
 #include "cpu/optim.h"
 
-#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,12 +12,11 @@
 namespace nerve::bind {
 namespace {
 
-// param (float32/float64, the dtype and shape source), its state arrays and
-// grad_param: every one C-contiguous and like param, the writes writable, and
-// no two overlapping (the kernels take them all as __restrict pointers).
+// param, its state arrays (None where absent) and grad_param, as Args in the
+// kernel's order: param first, grad_param last. contract/optim.h checks them.
 struct StepArgs {
   Args args;
-  std::vector<Arg> a;  // param first, grad_param last
+  std::vector<Arg> a;
 
   StepArgs(const char* op, std::initializer_list<std::pair<const char*, const py::object*>> state,
            const py::object& param, const py::object& grad_param)
@@ -29,13 +25,7 @@ struct StepArgs {
     a.push_back(args.output(param, "param"));
     for (auto [name, o] : state) a.push_back(args.optional_output(*o, name));
     a.push_back(args.input(grad_param, "grad_param"));
-    a.front().floating();
-    for (const Arg& x : a) x.dtype(a.front().dtype()).same_shape(a.front());
-    std::vector<const Arg*> all;
-    for (const Arg& x : a) all.push_back(&x);
-    all_apart(all);
   }
-  const Arg& operator[](size_t i) const { return a[i]; }
   int64_t n() const { return a.front().size(); }
   // Calls f(pointers...) with the typed pointers (null for None), the GIL released.
   template <class F>
@@ -51,34 +41,13 @@ struct StepArgs {
   }
 };
 
-void require_state(const Arg& a, bool needed, const char* why) {
-  if (a.present() != needed) a.fail("must be ", needed ? "an array" : "None", " when ", why);
-}
-
-void check_range(const char* op, const char* name, double v, double lo, double hi, bool hi_open = false) {
-  const bool ok = v >= lo && (hi_open ? v < hi : v <= hi);
-  NERVE_CHECK(ok, op, ": argument '", name, "' expected a value in [", lo, ", ", hi, hi_open ? ")" : "]", ", got ", v);
-}
-
-void check_nonneg(const char* op, const char* name, double v) {
-  NERVE_CHECK(v >= 0 && std::isfinite(v), op, ": argument '", name, "' expected a finite value >= 0, got ", v);
-}
-
 using O = const py::object&;
 
 void sgd_step(O param, O momentum_buffer, O grad_param, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool maximize, bool first_step) {
   const char* op = "sgd_step";
   const StepArgs a(op, {{"momentum_buffer", &momentum_buffer}}, param, grad_param);
-  check_nonneg(op, "lr", lr);
-  check_nonneg(op, "momentum", momentum);
-  check_range(op, "dampening", dampening, 0, 1);
-  check_nonneg(op, "weight_decay", weight_decay);
-  NERVE_CHECK(!nesterov || (momentum > 0 && dampening == 0), op,
-              ": nesterov momentum requires momentum > 0 and dampening = 0, got momentum ", momentum,
-              " and dampening ", dampening);
-  require_state(a[1], momentum != 0, momentum != 0 ? "momentum != 0" : "momentum == 0");
-  const cpu::SgdOptions o{lr, momentum, dampening, weight_decay, nesterov, maximize, first_step};
+  const SgdOptions o = check_sgd(a.a, lr, momentum, dampening, weight_decay, nesterov, maximize, first_step);
   a.run([&](auto* p, auto* g) { cpu::sgd_step(p[0], p[1], g, a.n(), o); });
 }
 
@@ -87,15 +56,7 @@ void adam_step(O param, O exp_avg, O exp_avg_sq, O max_exp_avg_sq, O grad_param,
   const char* op = decoupled ? "adamw_step" : "adam_step";
   const StepArgs a(op, {{"exp_avg", &exp_avg}, {"exp_avg_sq", &exp_avg_sq}, {"max_exp_avg_sq", &max_exp_avg_sq}},
                    param, grad_param);
-  require_state(a[1], true, "running Adam");
-  require_state(a[2], true, "running Adam");
-  check_nonneg(op, "lr", lr);
-  check_range(op, "beta1", beta1, 0, 1, true);
-  check_range(op, "beta2", beta2, 0, 1, true);
-  check_nonneg(op, "eps", eps);
-  check_nonneg(op, "weight_decay", weight_decay);
-  NERVE_CHECK(step >= 1, op, ": argument 'step' expected >= 1, got ", step);
-  const cpu::AdamOptions o{lr, beta1, beta2, eps, weight_decay, step, a[3].present(), decoupled, maximize};
+  const AdamOptions o = check_adam(a.a, lr, beta1, beta2, eps, weight_decay, step, decoupled, maximize);
   a.run([&](auto* p, auto* g) { cpu::adam_step(p[0], p[1], p[2], p[3], g, a.n(), o); });
 }
 
@@ -104,14 +65,7 @@ void rmsprop_step(O param, O square_avg, O grad_avg, O momentum_buffer, O grad_p
   const char* op = "rmsprop_step";
   const StepArgs a(op, {{"square_avg", &square_avg}, {"grad_avg", &grad_avg}, {"momentum_buffer", &momentum_buffer}},
                    param, grad_param);
-  require_state(a[1], true, "running RMSprop");
-  check_nonneg(op, "lr", lr);
-  check_range(op, "alpha", alpha, 0, 1);
-  check_nonneg(op, "eps", eps);
-  check_nonneg(op, "weight_decay", weight_decay);
-  check_nonneg(op, "momentum", momentum);
-  require_state(a[3], momentum != 0, momentum != 0 ? "momentum != 0" : "momentum == 0");
-  const cpu::RmspropOptions o{lr, alpha, eps, weight_decay, momentum, a[2].present(), maximize};
+  const RmspropOptions o = check_rmsprop(a.a, lr, alpha, eps, weight_decay, momentum, maximize);
   a.run([&](auto* p, auto* g) { cpu::rmsprop_step(p[0], p[1], p[2], p[3], g, a.n(), o); });
 }
 
@@ -119,13 +73,7 @@ void adagrad_step(O param, O state_sum, O grad_param, double lr, double lr_decay
                   int64_t step, bool maximize) {
   const char* op = "adagrad_step";
   const StepArgs a(op, {{"state_sum", &state_sum}}, param, grad_param);
-  require_state(a[1], true, "running Adagrad");
-  check_nonneg(op, "lr", lr);
-  check_nonneg(op, "lr_decay", lr_decay);
-  check_nonneg(op, "eps", eps);
-  check_nonneg(op, "weight_decay", weight_decay);
-  NERVE_CHECK(step >= 1, op, ": argument 'step' expected >= 1, got ", step);
-  const cpu::AdagradOptions o{lr, lr_decay, eps, weight_decay, step, maximize};
+  const AdagradOptions o = check_adagrad(a.a, lr, lr_decay, eps, weight_decay, step, maximize);
   a.run([&](auto* p, auto* g) { cpu::adagrad_step(p[0], p[1], g, a.n(), o); });
 }
 
@@ -133,13 +81,7 @@ void adadelta_step(O param, O square_avg, O acc_delta, O grad_param, double lr, 
                    double weight_decay, bool maximize) {
   const char* op = "adadelta_step";
   const StepArgs a(op, {{"square_avg", &square_avg}, {"acc_delta", &acc_delta}}, param, grad_param);
-  require_state(a[1], true, "running Adadelta");
-  require_state(a[2], true, "running Adadelta");
-  check_nonneg(op, "lr", lr);
-  check_range(op, "rho", rho, 0, 1);
-  check_nonneg(op, "eps", eps);
-  check_nonneg(op, "weight_decay", weight_decay);
-  const cpu::AdadeltaOptions o{lr, rho, eps, weight_decay, maximize};
+  const AdadeltaOptions o = check_adadelta(a.a, lr, rho, eps, weight_decay, maximize);
   a.run([&](auto* p, auto* g) { cpu::adadelta_step(p[0], p[1], p[2], g, a.n(), o); });
 }
 

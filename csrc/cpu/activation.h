@@ -3,9 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace nerve::cpu {
+#include "contract/activation.h"  // GeluMode, the argument checks
 
-enum class GeluMode { exact, tanh };
+namespace nerve::cpu {
 
 template <class T>
 void gelu_forward(T* out, const T* x, int64_t n, GeluMode mode);

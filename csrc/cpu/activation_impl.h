@@ -20,7 +20,7 @@
 
 namespace {
 
-using nerve::cpu::GeluMode;
+using nerve::GeluMode;
 
 constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
@@ -182,7 +182,7 @@ void gelu_forward_f64(double* out, const double* x, int64_t n, GeluMode mode) {
       const double v = x[i];
       if (std::isinf(v)) out[i] = std::max(v, 0.0);
       else if (mode == GeluMode::exact) out[i] = v * 0.5 * std::erfc(-v * kInvSqrt2);  // erfc: no 1 + erf cancellation
-      else out[i] = 0.5 * v * (1 + std::tanh(kSqrt2OverPi * (v + kTanhCoef * v * v * v)));
+      else out[i] = v / (1 + std::exp(-2 * kSqrt2OverPi * (v + kTanhCoef * v * v * v)));  // x * sigmoid(2u): no cancellation
     }
   });
 }
@@ -199,8 +199,8 @@ void gelu_backward_f64(double* grad_x, const double* grad, const double* x, int6
       } else if (mode == GeluMode::exact) {
         d = 0.5 * std::erfc(-v * kInvSqrt2) + v * kInvSqrt2Pi * std::exp(-0.5 * v * v);
       } else {
-        const double t = std::tanh(kSqrt2OverPi * (v + kTanhCoef * v * v * v));
-        d = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * kSqrt2OverPi * (1 + 3 * kTanhCoef * v * v);
+        const double s = 1 / (1 + std::exp(-2 * kSqrt2OverPi * (v + kTanhCoef * v * v * v)));
+        d = s + 2 * v * s * (1 - s) * kSqrt2OverPi * (1 + 3 * kTanhCoef * v * v);
       }
       grad_x[i] = grad[i] * d;
     }

@@ -5,6 +5,8 @@
 #pragma once
 #include <cstdint>
 
+#include "contract/loss.h"  // CrossEntropy, the argument checks
+
 namespace nerve::cpu {
 
 // Per row i with t = target[i], w = weight (or all ones), W = sum_c w_c,

@@ -7,46 +7,9 @@
 #pragma once
 #include <cstdint>
 
+#include "contract/optim.h"  // SgdOptions ... AdadeltaOptions, the argument checks
+
 namespace nerve::cpu {
-
-// g = grad (+ weight_decay * p); with momentum: b = g on the first step,
-// else b = momentum * b + (1 - dampening) * g; g = nesterov ? g + momentum * b
-// : b. Then p -= lr * g. maximize flips the sign of grad.
-struct SgdOptions {
-  double lr, momentum, dampening, weight_decay;
-  bool nesterov, maximize, first_step;
-};
-
-// Adam (decoupled = false: g += wd * p) and AdamW (decoupled = true:
-// p *= 1 - lr * wd). m, v moving averages; with amsgrad, v_max = max(v_max, v)
-// replaces v in the denominator. p -= lr * m_hat / (sqrt(v_hat) + eps).
-struct AdamOptions {
-  double lr, beta1, beta2, eps, weight_decay;
-  int64_t step;
-  bool amsgrad, decoupled, maximize;
-};
-
-// v = alpha * v + (1 - alpha) * g^2; centered: a = alpha * a + (1 - alpha) * g,
-// v~ = v - a^2; with momentum: b = momentum * b + g / (sqrt(v~) + eps),
-// p -= lr * b; else p -= lr * g / (sqrt(v~) + eps).
-struct RmspropOptions {
-  double lr, alpha, eps, weight_decay, momentum;
-  bool centered, maximize;
-};
-
-// s += g^2; p -= lr / (1 + (step - 1) * lr_decay) * g / (sqrt(s) + eps).
-struct AdagradOptions {
-  double lr, lr_decay, eps, weight_decay;
-  int64_t step;
-  bool maximize;
-};
-
-// v = rho * v + (1 - rho) * g^2; dx = sqrt(u + eps) / sqrt(v + eps) * g;
-// u = rho * u + (1 - rho) * dx^2; p -= lr * dx.
-struct AdadeltaOptions {
-  double lr, rho, eps, weight_decay;
-  bool maximize;
-};
 
 template <class T>
 void sgd_step(T* param, T* momentum_buffer, const T* grad, int64_t n, const SgdOptions& o);

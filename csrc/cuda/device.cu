@@ -1,5 +1,5 @@
 // Device queries for nerve._cuda.
-#include <cuda_runtime.h>
+#include "cuda/runtime.cuh"
 
 #include "cuda/device.cuh"
 

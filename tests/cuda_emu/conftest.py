@@ -8,14 +8,20 @@ in the pytest session's temporary directory, all at once in parallel:
         (the emulation's own vector types and error codes);
   nvcc  nvcc -arch=sm_90 object, ptxas spills / local memory as errors.
 Set NERVE_REQUIRE_NVCC=1 to fail rather than skip where nvcc is missing.
+
+The `gpu` fixture (below) runs the kernel-family tests (test_<family>.py) on the
+GPU backend's Python path: "cuda_emu" (NumPy, nerve._cuda_emu) always, "cuda"
+(CuPy, nerve._cuda; marked cuda) where a GPU is visible.
 """
 
+import contextlib
 import glob
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,3 +118,65 @@ def builds(tmp_path_factory):
         if proc.poll() is None:
             proc.kill()
         proc.communicate()
+
+
+# ------------------------------------------------ the GPU backend under test
+# `gpu` runs a test on the GPU backend's whole Python path (op -> backend.cuda
+# -> binding -> launcher -> kernel): "cuda_emu" on NumPy arrays against
+# nerve._cuda_emu (always), and "cuda" on CuPy against nerve._cuda where a GPU
+# is visible (marked `cuda`: tools/gpu_check.sh runs them with -m cuda).
+# Tests compare with backend.cpu on the same inputs.
+
+class Gpu:
+    def __init__(self, name, be, monkeypatch):
+        self.name, self.be, self._monkeypatch = name, be, monkeypatch
+        self.emulated = name == "cuda_emu"
+
+    def put(self, a):
+        """A device copy of numpy array `a` (a fresh copy under the emulation too)."""
+        return None if a is None else (np.array(a, copy=True) if self.emulated else self.be.asarray(a))
+
+    def get(self, a):
+        return None if a is None else np.asarray(self.be.to_numpy(a))
+
+    def tensor(self, a, requires_grad=False):
+        """A nerve.Tensor on this device (inside routed(), for the emulation)."""
+        import nerve
+        if self.emulated:
+            return nerve.tensor(np.array(a, copy=True), requires_grad=requires_grad)
+        return nerve.tensor(a, device="cuda", requires_grad=requires_grad)
+
+    @contextlib.contextmanager
+    def routed(self):
+        """Within: ops on this device's tensors take the GPU backend. Under the emulation tensors hold
+        numpy arrays, so backend.of routes every array to backend.cuda_emu meanwhile."""
+        if not self.emulated:
+            yield
+            return
+        import nerve.backend
+        with self._monkeypatch.context() as m:
+            m.setattr(nerve.backend, "of", lambda array: self.be)
+            yield
+
+
+def _gpu_params():
+    import nerve
+    reason = nerve.cuda.unavailable_reason()
+    cuda_marks = [pytest.mark.cuda] + ([pytest.mark.skip(reason=f"CUDA: {reason}")] if reason else [])
+    return ["cuda_emu", pytest.param("cuda", marks=cuda_marks)]
+
+
+@pytest.fixture(params=_gpu_params())
+def gpu(request, monkeypatch):
+    if request.param == "cuda_emu":
+        from nerve.backend import cuda_emu as be
+    else:
+        from nerve.backend import cuda as be
+    return Gpu(request.param, be, monkeypatch)
+
+
+def tolerance(dtype, gpu):
+    """rtol/atol for a GPU result against the CPU kernel's: libm and CUDA's math library differ by a few ulp."""
+    if np.dtype(dtype) == np.float32:
+        return dict(rtol=2e-6 if gpu.emulated else 1e-5, atol=1e-7 if gpu.emulated else 1e-6)
+    return dict(rtol=1e-13 if gpu.emulated else 1e-12, atol=1e-15 if gpu.emulated else 1e-14)

@@ -63,17 +63,10 @@ def test_cross_entropy_kernel_extreme_logits(isa):
         assert loss[2] == np.inf  # label smoothing puts mass on a class of probability 0, as PyTorch
 
 
-def test_cross_entropy_kernel_zero_rows_and_xp_fallback(rng):
+def test_cross_entropy_kernel_zero_rows():
+    # (the CUDA kernels' own comparison with these: tests/cuda_emu/test_loss.py)
     loss, lse, gx = run(np.zeros((0, 3)), np.zeros(0, np.int64))
     assert loss.shape == (0,) and gx.shape == (0, 3)
-    # the array-module path that CUDA arrays take computes what the kernel does
-    x, t, w = rng.standard_normal((9, 5)), rng.integers(0, 5, 9), rng.uniform(0.5, 2, 5)
-    t[2] = -1
-    loss, lse, gx = run(x, t, w, -1, 0.15)
-    xl, xlse = L._xp_cross_entropy_forward(x, t, w, -1, 0.15)
-    np.testing.assert_allclose(xl, loss, rtol=1e-12)
-    np.testing.assert_allclose(xlse, lse, rtol=1e-12)
-    np.testing.assert_allclose(L._xp_cross_entropy_backward(np.ones(9), x, lse, t, w, -1, 0.15), gx, atol=1e-15)
 
 
 def test_cross_entropy_kernel_bad_inputs():

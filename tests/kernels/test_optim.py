@@ -168,16 +168,11 @@ def test_bad_inputs():
 
 
 @pytest.fixture
-def xp_backend(monkeypatch):
-    """backend/cuda.py's optimizer steps run on numpy (its cupy expressions are numpy-compatible), so the GPU
-    fallback's formulas are checked without a GPU."""
-    import importlib.util
-    import sys
-    monkeypatch.setitem(sys.modules, "cupy", np)
-    spec = importlib.util.find_spec("nerve.backend.cuda")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def xp_backend():
+    """backend/cuda.py on the CPU emulation of CUDA (backend.cuda_emu: numpy arrays, nerve._cuda_emu's fused
+    step kernels), so the GPU path's formulas are checked without a GPU."""
+    from nerve.backend import cuda_emu
+    return cuda_emu
 
 
 STEP_CASES = [

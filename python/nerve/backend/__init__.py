@@ -2,7 +2,9 @@
 
 Two twin modules with the same names: ``backend.cpu`` (numpy + ``nerve._C``)
 and ``backend.cuda`` (cupy + ``nerve._cuda``). ``of(array)`` picks one, like
-Chainer's ``get_array_module``.
+Chainer's ``get_array_module``. ``backend.cuda_emu`` (test-only) is
+backend/cuda.py run on NumPy against ``nerve._cuda_emu``, the CUDA kernels
+compiled for the CPU emulation of CUDA.
 """
 from nerve.backend import cpu
 

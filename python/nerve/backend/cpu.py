@@ -3,6 +3,7 @@ import ml_dtypes
 import numpy as np
 
 from nerve import _C
+from nerve import random as _random
 
 xp = np
 name = "cpu"
@@ -24,8 +25,8 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
     bfloat16 a and b: float32 accumulation, the result in ``out_dtype``
     (bfloat16 by default, or float32).
     """
-    if a.dtype == BFLOAT16 and b.dtype == BFLOAT16:
-        return _matmul_bf16(a, b, trans_a, trans_b, out, np.dtype(out_dtype or BFLOAT16))
+    if a.dtype == _BFLOAT16 and b.dtype == _BFLOAT16:
+        return _matmul_bf16(a, b, trans_a, trans_b, out, np.dtype(out_dtype or _BFLOAT16))
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
         r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
         if out is not None:
@@ -51,17 +52,17 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
 # float32 -> bf16 native 1.7 ms, ml_dtypes' astype 26-30 ms; bf16 -> float32
 # native 1.6-2.2 ms, the uint16 shift below 1.2-2.3 ms, ml_dtypes 2.3-2.6 ms
 # (memory bound). Both directions use the native kernels when built.
-BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+_BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 
 def astype(x, dtype):
     """A copy of x in dtype; float32 <-> bfloat16 on nerve._C's conversion kernels when it has them."""
     dtype = np.dtype(dtype)
-    if x.dtype == np.float32 and dtype == BFLOAT16:
+    if x.dtype == np.float32 and dtype == _BFLOAT16:
         return _to_bf16(x)
-    if x.dtype == BFLOAT16 and dtype == np.float32:
+    if x.dtype == _BFLOAT16 and dtype == np.float32:
         return _from_bf16(x)
-    if x.dtype == BFLOAT16 and dtype != BFLOAT16:
+    if x.dtype == _BFLOAT16 and dtype != _BFLOAT16:
         return _from_bf16(x).astype(dtype)
     return x.astype(dtype)
 
@@ -71,9 +72,9 @@ _NATIVE_BF16 = hasattr(_C, "bf16_from_float32")  # nerve._C built with the bf16 
 
 def _to_bf16(x):
     if not _NATIVE_BF16:
-        return x.astype(BFLOAT16)  # ml_dtypes: round to nearest even, NaN stays NaN
+        return x.astype(_BFLOAT16)  # ml_dtypes: round to nearest even, NaN stays NaN
     x = np.asarray(x, order="C")
-    out = np.empty(x.shape, BFLOAT16)
+    out = np.empty(x.shape, _BFLOAT16)
     _C.bf16_from_float32(out, x)  # vectorised round to nearest even, bitwise as ml_dtypes
     return out
 
@@ -112,7 +113,7 @@ def _matmul_bf16(a, b, trans_a, trans_b, out, out_dtype):
 def sum_float32(x, axis=None, keepdims=False):
     """x summed over axis with float32 accumulation (bf16 sums accumulate in float32, as PyTorch's do);
     the result in x's dtype."""
-    if x.dtype != BFLOAT16:
+    if x.dtype != _BFLOAT16:
         return x.sum(axis=axis, keepdims=keepdims)
     return _to_bf16(np.asarray(_from_bf16(x).sum(axis=axis, keepdims=keepdims)))
 
@@ -157,6 +158,37 @@ def gelu_backward(grad, x, approximate="none"):
     out = np.empty_like(x)
     _C.gelu_backward(out, grad, x, approximate)
     return out
+
+
+# ----------------------------------------------------------------------- loss
+def cross_entropy_forward(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """Fused softmax cross-entropy of rows: logits (N, C) float, target (N,) int64 (in [0, C) or
+    ignore_index), weight (C,) or None -> (loss (N,) logits' dtype, lse (N,) float64)."""
+    logits, target = np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+    weight = None if weight is None else np.ascontiguousarray(weight, dtype=logits.dtype)
+    n = logits.shape[0] if logits.ndim else 0
+    loss, lse = np.empty(n, logits.dtype), np.empty(n, np.float64)
+    _C.cross_entropy_forward(loss, lse, logits, target, weight, int(ignore_index), float(label_smoothing))
+    return loss, lse
+
+
+def cross_entropy_backward(grad_loss, logits, lse, target, weight=None, ignore_index=-100, label_smoothing=0.0):
+    """grad_logits (N, C) from the per-row loss gradient grad_loss (N,) and the forward's lse."""
+    logits, target = np.ascontiguousarray(logits), np.ascontiguousarray(target, dtype=np.int64)
+    weight = None if weight is None else np.ascontiguousarray(weight, dtype=logits.dtype)
+    grad_loss = np.ascontiguousarray(grad_loss, dtype=logits.dtype)
+    grad_logits = np.empty_like(logits)
+    _C.cross_entropy_backward(grad_logits, grad_loss, logits, lse, target, weight, int(ignore_index),
+                              float(label_smoothing))
+    return grad_logits
+
+
+# -------------------------------------------------------------------- dropout
+def dropout_mask(shape, p, dtype):
+    """Array of 0 and 1/(1-p) with P(0) = p, from nerve's seeded generator (nerve.random)."""
+    dtype = np.dtype(dtype)
+    keep = _random.generator().random(shape) >= p
+    return keep.astype(dtype) / dtype.type(1 - p)
 
 
 # ----------------------------------------------------------------- optimizers
@@ -283,6 +315,16 @@ def rnn_backward(dy, dh_n, x, h0, w_ih, w_hh, y, b_ih=None, b_hh=None, lengths=N
     _C.rnn_backward(dx, dh0, dw_ih, dw_hh, db_ih, db_hh, dy, dh_n, x, h0, w_ih, w_hh, y, _lengths(lengths),
                     nonlinearity)
     return dx, dh0, dw_ih, dw_hh, db_ih, db_hh
+
+
+def reverse_index(T, B, lengths=None):
+    """(T, B) int time index that reverses each sequence within its length: out[t, b] = x[idx[t, b], b],
+    idx[t, b] = lengths[b] - 1 - t for t < lengths[b], else t (all of T reversed without lengths)."""
+    t = np.arange(T)[:, None]
+    if lengths is None:
+        return np.ascontiguousarray(np.broadcast_to(T - 1 - t, (T, B)))
+    n = np.asarray(lengths)[None, :]
+    return np.where(t < n, n - 1 - t, t)
 
 
 # ------------------------------------------------------------ conv, pool, norm

@@ -1,4 +1,5 @@
-"""``torch.backends.cuda``: ``matmul.allow_tf32`` and friends, kept but unused (nerve's GEMMs are full float32)."""
+"""``torch.backends.cuda``: ``matmul.allow_tf32`` (float32 GEMMs on the GPU run on TF32 tensor cores when set,
+as in PyTorch; off by default) and friends, kept but unused."""
 import types
 
 __all__ = ["matmul", "is_built"]

@@ -2,14 +2,11 @@
 the mask comes from nerve's seeded generator."""
 from nerve.autograd import Function
 from nerve import backend
-from nerve import random as _random
 
 
 def keep_mask(shape, p, dtype, like):
     """Array of 0 and 1/(1-p) with P(0) = p, on the device of `like`."""
-    keep = _random.generator().random(shape) >= p
-    mask = keep.astype(dtype) / dtype.type(1 - p)
-    return backend.of(like).asarray(mask)
+    return backend.of(like).dropout_mask(shape, p, dtype)
 
 
 class Dropout(Function):

@@ -6,7 +6,6 @@ indices is fused, reduction included: one native pass computes log-sum-exp
 and the loss per row (csrc/cpu/loss.cpp), and backward writes softmax -
 target (smoothed and weighted) straight from the saved log-sum-exp, no graph
 of small ops. Inputs (N, C, d1, ...) are moved to rows (N * d1 * ..., C) here.
-CUDA arrays take the same math written with the array module (_xp_*).
 """
 import numpy as np
 
@@ -31,40 +30,6 @@ def _from_rows(rows, shape):
     return rows.reshape(shape)
 
 
-def _xp_cross_entropy_forward(x, t, w, ignore_index, eps):
-    """The native kernel's math on any array module (the CUDA path): per-row loss and lse."""
-    xp = backend.of(x).xp
-    C = x.shape[1]
-    x64 = x.astype(np.float64)
-    m = x64.max(axis=1, keepdims=True) if C else xp.zeros((x.shape[0], 1))
-    m = xp.where(xp.isfinite(m), m, 0)
-    lse = (xp.log(xp.exp(x64 - m).sum(axis=1, keepdims=True)) + m)[:, 0]  # float64, as the kernel's
-    valid = t != ignore_index
-    safe_t = xp.where(valid, t, 0)
-    wt = w[safe_t] if w is not None else xp.ones_like(lse)
-    nll = lse - xp.take_along_axis(x64, safe_t[:, None], axis=1)[:, 0]
-    loss = (1 - eps) * wt * nll
-    if eps:
-        wc = w if w is not None else xp.ones(C, x.dtype)
-        loss = loss + eps / C * ((lse[:, None] - x64) * wc).sum(axis=1)
-    return xp.where(valid, loss, 0).astype(x.dtype), lse
-
-
-def _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps):
-    xp = backend.of(x).xp
-    C = x.shape[1]
-    valid = t != ignore_index
-    safe_t = xp.where(valid, t, 0)
-    wt = w[safe_t] if w is not None else xp.ones_like(lse)
-    wc = w if w is not None else xp.ones(C, x.dtype)
-    W = wc.sum()
-    p = xp.exp(x - lse[:, None])  # float64
-    gx = ((1 - eps) * wt + eps * W / C)[:, None] * p - eps / C * wc
-    onehot = xp.arange(C)[None, :] == safe_t[:, None]
-    gx = gx - onehot * ((1 - eps) * wt)[:, None]
-    return (gx * (g * valid)[:, None]).astype(x.dtype)
-
-
 class CrossEntropy(Function):
     """Softmax cross-entropy with class indices, reduction included.
 
@@ -82,12 +47,7 @@ class CrossEntropy(Function):
         x = _to_rows(logits)
         t = xp.ascontiguousarray(target.reshape(-1), dtype=np.int64)
         w = None if weight is None else xp.ascontiguousarray(weight, dtype=logits.dtype)
-        n = x.shape[0]
-        if be is backend.cpu:
-            loss, lse = np.empty(n, x.dtype), np.empty(n, np.float64)
-            be._C.cross_entropy_forward(loss, lse, x, t, w, ignore_index, label_smoothing)
-        else:
-            loss, lse = _xp_cross_entropy_forward(x, t, w, ignore_index, label_smoothing)
+        loss, lse = be.cross_entropy_forward(x, t, w, ignore_index, label_smoothing)
         ctx.save_for_backward(x, lse, t, w)
         ctx.info = (logits.shape, ignore_index, label_smoothing)
         ctx.scale = None
@@ -109,11 +69,7 @@ class CrossEntropy(Function):
             g = be.xp.ascontiguousarray(g.reshape(-1), dtype=x.dtype)
         else:
             g = be.xp.full(x.shape[0], float(g) * ctx.scale, dtype=x.dtype)
-        if be is backend.cpu:
-            gx = np.empty_like(x)
-            be._C.cross_entropy_backward(gx, g, x, lse, t, w, ignore_index, eps)
-        else:
-            gx = _xp_cross_entropy_backward(g, x, lse, t, w, ignore_index, eps)
+        gx = be.cross_entropy_backward(g, x, lse, t, w, ignore_index, eps)
         return _from_rows(gx, shape), None, None, None, None, None
 
 

@@ -9,8 +9,6 @@ output zeros, like PyTorch's packed sequences; h_n (c_n) are the states
 after each element's last step. The reverse direction of a bidirectional
 layer runs each sequence backwards from its own last step.
 """
-import numpy as np
-
 from nerve import backend
 from nerve.autograd import Function
 
@@ -71,18 +69,11 @@ class ReverseSequence(Function):
 
     @staticmethod
     def forward(ctx, x, lengths=None):
-        ctx.index = reverse_index(x.shape[0], x.shape[1], lengths)
-        return x[ctx.index, np.arange(x.shape[1])]
+        be = backend.of(x)
+        ctx.index = (be.reverse_index(x.shape[0], x.shape[1], lengths), be.xp.arange(x.shape[1]))
+        return x[ctx.index]
 
     @staticmethod
     def backward(ctx, g):
-        return g[ctx.index, np.arange(g.shape[1])]
+        return g[ctx.index]
 
-
-def reverse_index(T, B, lengths):
-    """(T, B) time index of the reversed sequence (see ReverseSequence)."""
-    t = np.arange(T)[:, None]
-    if lengths is None:
-        return np.broadcast_to(T - 1 - t, (T, B))
-    n = np.asarray(lengths)[None, :]
-    return np.where(t < n, n - 1 - t, t)
