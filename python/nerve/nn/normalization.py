@@ -1,11 +1,10 @@
 """GroupNorm and InstanceNorm1d/2d/3d with PyTorch's parameters, buffers and defaults."""
-import numpy as np
-
 from nerve.nn import functional as F
 from nerve.nn import init
+from nerve.nn.batch_norm import _NormBase
 from nerve.nn.module import Module
 from nerve.nn.parameter import Parameter
-from nerve.tensor import empty, ones, tensor, zeros
+from nerve.tensor import empty
 
 
 class GroupNorm(Module):
@@ -37,34 +36,12 @@ class GroupNorm(Module):
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     _dims = 2  # spatial dims of a batched input
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=False, track_running_stats=False, device=None,
                  dtype=None):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = Parameter(empty(num_features, dtype=dtype, device=device))
-            self.bias = Parameter(empty(num_features, dtype=dtype, device=device))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", zeros(num_features, dtype=dtype, device=device))
-            self.register_buffer("running_var", ones(num_features, dtype=dtype, device=device))
-            self.register_buffer("num_batches_tracked", tensor(0, dtype=np.int64, device=device))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        if self.affine:
-            init.ones_(self.weight)
-            init.zeros_(self.bias)
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input):
         """Batched (N, C, *spatial) or unbatched (C, *spatial)."""
@@ -82,10 +59,6 @@ class _InstanceNorm(Module):
             self.num_batches_tracked.add_(1)
         return F.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias, use_input_stats,
                                self.momentum, self.eps)
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class InstanceNorm1d(_InstanceNorm):
