@@ -31,13 +31,16 @@ inline View numpy_view(const py::array& a) {
   return v;
 }
 
-// The arguments of one call of `op`. Each builder checks that the object is a
-// numpy array (or None where it says optional) and the layout its role needs:
+// The arguments of one call of `op`. Each builder checks that the object is an
+// array of the Source's kind (or None where it says optional) and the layout
+// its role needs:
 //   input   C-contiguous            output   C-contiguous and writable
 //   strided any layout (the kernel takes strides; check them yourself)
-class Args {
+// Source::view(o, name, optional) turns the object into a View.
+template <class Source>
+class ArgBuilders {
  public:
-  explicit Args(const char* op) : op_(op) {}
+  explicit ArgBuilders(const char* op) : op_(op) {}
   const char* op() const { return op_; }
 
   Arg input(const py::handle& o, const char* name) const { return make(o, name, false, true, false); }
@@ -48,6 +51,9 @@ class Args {
   Arg optional_output(const py::handle& o, const char* name) const { return make(o, name, true, true, true); }
   Arg optional_strided(const py::handle& o, const char* name) const { return make(o, name, true, false, false); }
 
+ protected:
+  const char* op_;
+
  private:
   Arg make(const py::handle& o, const char* name, bool optional, bool contiguous, bool writable) const {
     if (o.is_none()) {
@@ -55,16 +61,24 @@ class Args {
       if (!optional) a.required();
       return a;
     }
-    if (!py::isinstance<py::array>(o))
-      Arg(op_, name).fail("expected a numpy array", optional ? " or None" : "", ", got ",
-                          py::str(py::type::of(o)).cast<std::string>());
-    Arg a(op_, name, numpy_view(py::reinterpret_borrow<py::array>(o)));
+    Arg a(op_, name, static_cast<const Source&>(*this).view(o, name, optional));
     if (contiguous) a.contiguous();
     if (writable) a.writable();
     return a;
   }
+};
 
-  const char* op_;
+// Arguments that are numpy arrays (nerve._C).
+class Args : public ArgBuilders<Args> {
+ public:
+  using ArgBuilders::ArgBuilders;
+
+  View view(const py::handle& o, const char* name, bool optional) const {
+    if (!py::isinstance<py::array>(o))
+      Arg(op_, name).fail("expected a numpy array", optional ? " or None" : "", ", got ",
+                          py::str(py::type::of(o)).cast<std::string>());
+    return numpy_view(py::reinterpret_borrow<py::array>(o));
+  }
 };
 
 // ----------------------------------------- array interfaces (CUDA bindings)
@@ -72,8 +86,8 @@ class Args {
 // nerve._cuda) or __array_interface__ (NumPy, for the emulated nerve._cuda_emu,
 // whose "device memory" is host memory). Both give data (pointer, read-only),
 // shape, strides (None: C-contiguous) and typestr ("<f4", "|b1", ...).
-// InterfaceArgs has the builders of Args above, with the same checks and
-// messages; bind/cuda.h picks the interface.
+// InterfaceArgs has the builders of Args above (ArgBuilders), with the same
+// checks and messages; bind/cuda.h picks the interface.
 inline View interface_view(const py::handle& o, const char* attr, Device device, const char* op, const char* name,
                            bool optional) {
   if (!py::hasattr(o, attr))
@@ -101,33 +115,15 @@ inline View interface_view(const py::handle& o, const char* attr, Device device,
   return v;
 }
 
-class InterfaceArgs {
+class InterfaceArgs : public ArgBuilders<InterfaceArgs> {
  public:
-  InterfaceArgs(const char* op, const char* attr, Device device) : op_(op), attr_(attr), device_(device) {}
-  const char* op() const { return op_; }
+  InterfaceArgs(const char* op, const char* attr, Device device) : ArgBuilders(op), attr_(attr), device_(device) {}
 
-  Arg input(const py::handle& o, const char* name) const { return make(o, name, false, true, false); }
-  Arg output(const py::handle& o, const char* name) const { return make(o, name, false, true, true); }
-  Arg strided(const py::handle& o, const char* name) const { return make(o, name, false, false, false); }
-  Arg strided_output(const py::handle& o, const char* name) const { return make(o, name, false, false, true); }
-  Arg optional_input(const py::handle& o, const char* name) const { return make(o, name, true, true, false); }
-  Arg optional_output(const py::handle& o, const char* name) const { return make(o, name, true, true, true); }
-  Arg optional_strided(const py::handle& o, const char* name) const { return make(o, name, true, false, false); }
-
- private:
-  Arg make(const py::handle& o, const char* name, bool optional, bool contiguous, bool writable) const {
-    if (o.is_none()) {
-      Arg a(op_, name);
-      if (!optional) a.required();
-      return a;
-    }
-    Arg a(op_, name, interface_view(o, attr_, device_, op_, name, optional));
-    if (contiguous) a.contiguous();
-    if (writable) a.writable();
-    return a;
+  View view(const py::handle& o, const char* name, bool optional) const {
+    return interface_view(o, attr_, device_, op_, name, optional);
   }
 
-  const char* op_;
+ private:
   const char* attr_;
   Device device_;
 };

@@ -6,37 +6,13 @@
 #include <vector>
 
 #include "bind/cuda.h"
+#include "bind/optim.h"
 #include "contract/optim.h"
 
 namespace nerve::bind {
 namespace {
 
-// param, its state arrays (None where absent) and grad_param, in the kernel's order.
-struct StepArgs {
-  CudaArgs args;
-  std::vector<Arg> a;
-
-  StepArgs(const char* op, std::initializer_list<std::pair<const char*, const py::object*>> state,
-           const py::object& param, const py::object& grad_param)
-      : args(op) {
-    a.reserve(state.size() + 2);
-    a.push_back(args.output(param, "param"));
-    for (auto [name, o] : state) a.push_back(args.optional_output(*o, name));
-    a.push_back(args.input(grad_param, "grad_param"));
-  }
-  int64_t n() const { return a.front().size(); }
-  template <class F>
-  void run(F&& f) const {
-    by_float(a.front().dtype(), [&](auto zero) {
-      using T = decltype(zero);
-      std::vector<T*> p;
-      for (size_t i = 0; i + 1 < a.size(); ++i) p.push_back(a[i].out<T>());
-      const T* g = a.back().in<T>();
-      py::gil_scoped_release nogil;
-      f(p.data(), g);
-    });
-  }
-};
+using StepArgs = OptimStepArgs<CudaArgs>;
 
 using O = const py::object&;
 using S = cuda::Stream;
