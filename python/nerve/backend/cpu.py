@@ -27,8 +27,16 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
     """
     if a.dtype == _BFLOAT16 and b.dtype == _BFLOAT16:
         return _matmul_bf16(a, b, trans_a, trans_b, out, np.dtype(out_dtype or _BFLOAT16))
+    return _matmul_with(np, a, b, trans_a, trans_b, out,
+                       lambda out, a, b: _C.gemm(out, a, b, trans_a, trans_b))
+
+
+def _matmul_with(xp, a, b, trans_a, trans_b, out, gemm):
+    """The matmul of both backends around their GEMM kernel: mixed or non-float dtypes through
+    xp.matmul; else out allocated (a 2-D operand is shared by every batch), an empty problem zeroed,
+    and gemm(out, a, b) called with operands that have a unit stride."""
     if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        r = np.matmul(np.swapaxes(a, -1, -2) if trans_a else a, np.swapaxes(b, -1, -2) if trans_b else b)
+        r = xp.matmul(xp.swapaxes(a, -1, -2) if trans_a else a, xp.swapaxes(b, -1, -2) if trans_b else b)
         if out is not None:
             out[...] = r
             return out
@@ -37,11 +45,11 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
     n = b.shape[-2] if trans_b else b.shape[-1]
     if out is None:
         batch = a.shape[:-2] or b.shape[:-2]
-        out = np.empty(batch + (m, n), dtype=a.dtype)
+        out = xp.empty(batch + (m, n), dtype=a.dtype)
     if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
         out[...] = 0
         return out
-    _C.gemm(out, _unit_stride(a), _unit_stride(b), trans_a, trans_b)
+    gemm(out, _unit_stride(a), _unit_stride(b))
     return out
 
 

@@ -94,23 +94,8 @@ def matmul(a, b, trans_a=False, trans_b=False, out=None, out_dtype=None):
     if out_dtype is not None and np.dtype(out_dtype) != a.dtype:
         raise NotImplementedError(f"matmul: out_dtype={np.dtype(out_dtype)} for {a.dtype} operands is not implemented "
                                   "on device 'cuda' yet (the bfloat16 GEMM runs on the CPU)")
-    if a.dtype != b.dtype or a.dtype not in (np.float32, np.float64):
-        r = xp.matmul(xp.swapaxes(a, -1, -2) if trans_a else a, xp.swapaxes(b, -1, -2) if trans_b else b)
-        if out is not None:
-            out[...] = r
-            return out
-        return r
-    m = a.shape[-1] if trans_a else a.shape[-2]
-    n = b.shape[-2] if trans_b else b.shape[-1]
-    if out is None:
-        batch = a.shape[:-2] or b.shape[:-2]
-        out = xp.empty(batch + (m, n), dtype=a.dtype)
-    if a.size == 0 or b.size == 0:  # an empty batch, M, N or K: the strides of empty arrays mean nothing
-        out[...] = 0
-        return out
-    _kernel("gemm")(out, _cpu._unit_stride(a), _cpu._unit_stride(b), trans_a, trans_b,
-                    allow_tf32=_allow_tf32(), stream=_stream())
-    return out
+    return _cpu._matmul_with(xp, a, b, trans_a, trans_b, out, lambda out, a, b: _kernel("gemm")(
+        out, a, b, trans_a, trans_b, allow_tf32=_allow_tf32(), stream=_stream()))
 
 
 def _allow_tf32():
