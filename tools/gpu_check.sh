@@ -12,6 +12,8 @@
 #   2 build      pip install --no-build-isolation . with NERVE_CUDA=ON (no registry
 #                there: scikit-build-core, pybind11, cmake and ninja must be installed)
 #   3 smoke      a few kernels on a non-default stream against the CPU backend
+#     nccl       DistributedDataParallel over NCCL at world size 1 (mpirun -np 1 when there is
+#                an mpirun, else MPI's singleton init); skips, saying so, without mpi4py
 #   4 test_<f>   pytest -m cuda, one kernel family per process (an illegal address
 #                poisons the whole CUDA context), families smallest first
 #   5 memcheck_<f>, racecheck_<f>   compute-sanitizer on each passing family's smallest case
@@ -93,12 +95,41 @@ print("smoke: gelu and cross entropy on a non-default stream match the CPU")
 PYEOF
 }
 
-if [ "$DRY_RUN" != 1 ]; then export -f versions build smoke; fi
+nccl() {
+  "$PY" -c 'import mpi4py' 2>/dev/null || { echo "SKIP: mpi4py is not installed (pip install nerve[distributed])"; return 0; }
+  local launch=()
+  command -v mpirun >/dev/null && launch=(mpirun -np 1 --allow-run-as-root --oversubscribe)
+  "${launch[@]}" "$PY" - <<'PYEOF'
+import numpy as np, cupy as cp
+import nerve
+from nerve import distributed as dist, nn
+dist.init_process_group("nccl")
+assert dist.get_world_size() == 1
+x = nerve.tensor(np.arange(6, dtype=np.float32), device="cuda")
+dist.all_reduce(x)  # world size 1: sum over one rank leaves it unchanged
+np.testing.assert_array_equal(cp.asnumpy(x.array), np.arange(6, dtype=np.float32))
+nerve.manual_seed(0)
+model = nn.Linear(17, 3).to("cuda")
+ref = nn.Linear(17, 3).to("cuda")
+ref.load_state_dict(model.state_dict())
+ddp = nn.parallel.DistributedDataParallel(model)
+inp = nerve.randn(5, 17, device="cuda")
+ddp(inp).square().sum().backward()
+ref(inp).square().sum().backward()
+for a, b in zip(model.parameters(), ref.parameters()):
+    np.testing.assert_allclose(cp.asnumpy(a.grad.array), cp.asnumpy(b.grad.array), rtol=1e-5, atol=1e-6)
+dist.destroy_process_group()
+print("nccl: all_reduce and a DDP step at world size 1 match plain training")
+PYEOF
+}
+
+if [ "$DRY_RUN" != 1 ]; then export -f versions build smoke nccl; fi
 step versions 30 versions
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' ' '-')
 echo "card: ${CARD:-unknown}" >> "$OUT/summary.txt"
 step build 170 build || { echo "build failed: see $OUT/build.log"; [ "$DRY_RUN" = 1 ] || exit 1; }
 step smoke 30 smoke
+step nccl 40 nccl
 
 for fam in "${FAMILIES[@]}"; do
   eval "test_$fam() { \"\$PY\" -m pytest -m cuda tests/cuda_emu/test_$fam.py -x -q -p no:cacheprovider; }"
